@@ -1,0 +1,5 @@
+//! placeholder
+pub mod jurisdiction {
+    pub mod country;
+}
+pub use jurisdiction::country::CountryCode;
