@@ -1,5 +1,12 @@
-//! placeholder
-pub mod jurisdiction {
-    pub mod country;
-}
-pub use jurisdiction::country::CountryCode;
+//! Tower middleware that enforces U.S. AI-chip export controls in front of a
+//! cloud provisioning API.
+#![forbid(unsafe_code)]
+
+pub mod accelerator;
+pub mod jurisdiction;
+pub mod license;
+mod reason;
+
+pub use accelerator::AcceleratorClass;
+pub use jurisdiction::CountryCode;
+pub use reason::ReasonCode;
