@@ -5,8 +5,10 @@
 pub mod accelerator;
 pub mod jurisdiction;
 pub mod license;
+pub mod policy;
 mod reason;
 
 pub use accelerator::AcceleratorClass;
 pub use jurisdiction::CountryCode;
+pub use policy::{Decision, Facts, Outcome, Policy, PolicyError, decide};
 pub use reason::ReasonCode;
