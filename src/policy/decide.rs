@@ -122,14 +122,18 @@ impl<'a> Accelerators<'a> {
         self.instance.and_then(|i| i.chip)
     }
 
-    /// Accelerators per instance (0 for CPU-only; `None` when the instance
-    /// type is unknown).
+    /// Accelerators per instance (0 for CPU-only and when the request names
+    /// no instance type; `None` when the instance type is unknown).
     pub fn chips_per_instance(&self) -> Option<u32> {
-        self.instance.map(|i| i.chips_per_instance)
+        match (self.instance_type, self.instance) {
+            (None, _) => Some(0),
+            (Some(_), info) => info.map(|i| i.chips_per_instance),
+        }
     }
 
-    /// Instance count × accelerators per instance; `u64::MAX` when the
-    /// instance type is unknown, so no quantity-limited license covers it.
+    /// Instance count × accelerators per instance: 0 when the request names
+    /// no instance type; `u64::MAX` when the instance type is unknown, so no
+    /// quantity-limited license covers it.
     pub fn total(&self) -> u64 {
         self.chips_per_instance()
             .map_or(u64::MAX, |n| u64::from(n) * u64::from(self.instance_count))
