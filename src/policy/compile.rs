@@ -116,6 +116,7 @@ impl Ctx<'_> {
     fn header(
         &self,
         v: Option<&S<String>>,
+        field: &str,
         default: HeaderName,
     ) -> Result<HeaderName, PolicyError> {
         let Some(v) = v else { return Ok(default) };
@@ -123,7 +124,7 @@ impl Ctx<'_> {
             self.err(
                 v.span(),
                 "http",
-                "header",
+                field,
                 Problem::HeaderName(v.get_ref().clone()),
             )
         })
@@ -796,14 +797,36 @@ fn compile_http(cx: &Ctx<'_>, raw: Option<&S<model::HttpFile>>) -> Result<HttpCo
         });
     }
     Ok(HttpConfig {
-        country_header: cx.header(raw.country_header.as_ref(), d.country_header)?,
-        headquarters_header: cx.header(raw.headquarters_header.as_ref(), d.headquarters_header)?,
-        customer_id_header: cx.header(raw.customer_id_header.as_ref(), d.customer_id_header)?,
-        instance_type_header: cx
-            .header(raw.instance_type_header.as_ref(), d.instance_type_header)?,
-        instance_count_header: cx
-            .header(raw.instance_count_header.as_ref(), d.instance_count_header)?,
-        license_header: cx.header(raw.license_header.as_ref(), d.license_header)?,
+        country_header: cx.header(
+            raw.country_header.as_ref(),
+            "country_header",
+            d.country_header,
+        )?,
+        headquarters_header: cx.header(
+            raw.headquarters_header.as_ref(),
+            "headquarters_header",
+            d.headquarters_header,
+        )?,
+        customer_id_header: cx.header(
+            raw.customer_id_header.as_ref(),
+            "customer_id_header",
+            d.customer_id_header,
+        )?,
+        instance_type_header: cx.header(
+            raw.instance_type_header.as_ref(),
+            "instance_type_header",
+            d.instance_type_header,
+        )?,
+        instance_count_header: cx.header(
+            raw.instance_count_header.as_ref(),
+            "instance_count_header",
+            d.instance_count_header,
+        )?,
+        license_header: cx.header(
+            raw.license_header.as_ref(),
+            "license_header",
+            d.license_header,
+        )?,
         body_limit_bytes,
         blocked_by: raw.blocked_by.as_ref().map(|v| v.get_ref().clone()),
         provisioning_routes: routes,
