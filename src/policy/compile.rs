@@ -480,6 +480,7 @@ fn compile_groups(cx: &Ctx<'_>, raw: &PolicyFile) -> Result<CountryGroups, Polic
         groups.push((name.get_ref().clone(), list));
     }
     let mut aliases = Vec::with_capacity(raw.country_aliases.len());
+    let mut alias_spans = Vec::with_capacity(raw.country_aliases.len());
     for (from, to) in &raw.country_aliases {
         let entry = format!("country_aliases.{}", from.get_ref());
         let f = cx.country(from, &entry, "key")?;
@@ -488,20 +489,20 @@ fn compile_groups(cx: &Ctx<'_>, raw: &PolicyFile) -> Result<CountryGroups, Polic
             let problem = Problem::Conflict("a country cannot be an alias of itself");
             return Err(cx.err(to.span(), &entry, "value", problem));
         }
+        // Codes are case-insensitive: `HK` and `hk` are the same key.
+        if aliases.iter().any(|(g, _)| *g == f) {
+            let problem = Problem::Duplicate(f.to_string());
+            return Err(cx.err(from.span(), &entry, "key", problem));
+        }
         aliases.push((f, t));
+        alias_spans.push((entry, to.span()));
     }
     // Chains (A → B → C) would make membership depend on resolution order.
-    for (f, t) in &aliases {
+    for ((_, t), (entry, span)) in aliases.iter().zip(&alias_spans) {
         if aliases.iter().any(|(g, _)| g == t) {
-            let key = raw
-                .country_aliases
-                .keys()
-                .find(|k| k.get_ref() == f.as_str());
-            let span = key.map_or(0..0, S::span);
-            let entry = format!("country_aliases.{f}");
             let problem =
                 Problem::Conflict("an alias must name a country that is not itself an alias");
-            return Err(cx.err(span, &entry, "value", problem));
+            return Err(cx.err(span.clone(), entry, "value", problem));
         }
     }
     Ok(CountryGroups::new(groups, &aliases))
