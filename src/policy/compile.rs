@@ -631,16 +631,16 @@ fn compile_catalog(cx: &Ctx<'_>, raw: &PolicyFile, regime: Regime) -> Result<Cat
             return Err(cx.err(c.dense_tops.span(), &entry, "dense_tops", Problem::Empty));
         }
         let mut dense_tops = Vec::with_capacity(c.dense_tops.get_ref().len());
-        for (bits, tops) in c.dense_tops.get_ref() {
-            let field = format!("dense_tops.{bits}");
-            let bits: u32 = match bits.parse() {
+        for (key, tops) in c.dense_tops.get_ref() {
+            let field = format!("dense_tops.{}", key.get_ref());
+            let bits: u32 = match key.get_ref().parse() {
                 Ok(b) if (1..=128).contains(&b) => b,
                 _ => {
                     let problem = Problem::NotOneOf {
-                        value: bits.clone(),
+                        value: key.get_ref().clone(),
                         allowed: "bit lengths 1..=128",
                     };
-                    return Err(cx.err(c.dense_tops.span(), &entry, &field, problem));
+                    return Err(cx.err(key.span(), &entry, &field, problem));
                 }
             };
             dense_tops.push((bits, cx.positive(tops, &entry, &field)?));

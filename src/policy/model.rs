@@ -95,7 +95,7 @@ pub(crate) struct ChipFile {
     pub(crate) vendor: String,
     pub(crate) datacenter: bool,
     /// Bit length (as a TOML key) → dense TOPS.
-    pub(crate) dense_tops: S<BTreeMap<String, S<f64>>>,
+    pub(crate) dense_tops: S<BTreeMap<S<String>, S<f64>>>,
     #[serde(default)]
     pub(crate) die_area_mm2: Option<S<f64>>,
     #[serde(default)]
