@@ -1,5 +1,4 @@
 //! placeholder
-pub mod jurisdiction {
-    pub mod country;
-}
+pub mod jurisdiction;
 pub use jurisdiction::country::CountryCode;
+pub use jurisdiction::ip_table::{IpTable, IpTableBuilder, IpTableError};

@@ -1,0 +1,5 @@
+//! Where a request comes from: country codes and the IP-address-to-country
+//! table.
+
+pub mod country;
+pub mod ip_table;
