@@ -11,7 +11,7 @@ use super::flatten::{RawRange, flatten};
 use super::palette::Palette;
 use super::parse::{Row, Span};
 use super::read::read_rows;
-use super::tree::Tree;
+use super::v4::V4Table;
 use super::v6::V6Table;
 
 /// Collects rows from files or readers, then builds an [`IpTable`].
@@ -109,7 +109,7 @@ impl IpTableBuilder {
             .map(|(start, country)| (start, palette.code(country)))
             .collect();
         IpTable {
-            v4: Tree::new(&v4),
+            v4: V4Table::new(&v4),
             v6: V6Table::new(&v6),
             palette,
             v4_ranges,

@@ -3,7 +3,6 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use super::key::Key;
 use crate::jurisdiction::country::CountryCode;
 
 /// One input row: an inclusive range and its country.
@@ -61,3 +60,28 @@ pub(super) fn flatten<K: Key>(mut ranges: Vec<RawRange<K>>) -> Vec<(K, Option<Co
     }
     segments
 }
+
+/// An address of one family as an unsigned integer.
+pub(super) trait Key: Copy + Ord + Default {
+    /// The next address, or `None` after the last.
+    fn successor(self) -> Option<Self>;
+
+    /// `end - start`: how large an inclusive range is, less one.
+    fn span(start: Self, end: Self) -> u128;
+}
+
+macro_rules! impl_key {
+    ($($t:ty),*) => {$(
+        impl Key for $t {
+            fn successor(self) -> Option<Self> {
+                self.checked_add(1)
+            }
+
+            fn span(start: Self, end: Self) -> u128 {
+                u128::from(end.saturating_sub(start))
+            }
+        }
+    )*};
+}
+
+impl_key!(u32, u128);

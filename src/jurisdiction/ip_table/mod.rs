@@ -32,24 +32,25 @@
 //!
 //! # Memory layout
 //!
-//! Building splits the address space into disjoint segments, each stored as
-//! its first address and a one-byte country code, gaps included as
-//! no-country segments. Segments sit in static search trees of 64-byte nodes:
-//! leaves hold keys next to their codes (12 for IPv4, 7 for IPv6), inner
-//! nodes the first key of each child. Almost every IPv6 boundary in real
-//! data is /64-aligned, so the IPv6 tree is keyed by the upper 64 bits only;
-//! the rare /64 blocks holding several countries are marked and looked up in
-//! a second tree keyed by the full address. On the whole Internet table
-//! (550,668 ranges) this takes about 9 bytes per range.
+//! Building splits the address space into disjoint segments, gaps included
+//! as no-country segments, each stored as its first address and a one-byte
+//! country code. Segments are grouped by the /16 their first address lies
+//! in; a direct index of 65,537 `u32` offsets per family finds the group,
+//! and a binary search within it finds the segment. IPv4 keeps only the
+//! lower 16 bits of each start (2 bytes). Almost every IPv6 boundary in real
+//! data is /64-aligned, so IPv6 keeps only the /64 block (8 bytes); the rare
+//! blocks holding several countries are marked and looked up again in a
+//! small table keyed by the full address. On the whole Internet table
+//! (550,668 ranges) this takes about 7.5 bytes per range.
 
+mod buckets;
 mod builder;
 mod error;
 mod flatten;
-mod key;
 mod palette;
 mod parse;
 mod read;
-mod tree;
+mod v4;
 mod v6;
 
 use std::fmt;
@@ -61,14 +62,13 @@ pub use error::{IpTableError, LineProblem};
 
 use crate::jurisdiction::country::CountryCode;
 use palette::Palette;
-use tree::Tree;
+use v4::V4Table;
 use v6::V6Table;
 
 /// Maps IPv4 and IPv6 addresses to countries. See the [module
 /// documentation](self) for input formats and overlap rules.
 pub struct IpTable {
-    /// 12 keys of 4 bytes and their codes fill one 64-byte leaf.
-    v4: Tree<u32, 12, 16>,
+    v4: V4Table,
     v6: V6Table,
     palette: Palette,
     v4_ranges: usize,

@@ -1,13 +1,8 @@
-//! The IPv6 table: a coarse tree keyed by /64 block, and a fine tree for the
-//! few blocks that hold more than one country.
+//! The IPv6 table: a coarse table keyed by /64 block, and a fine table for
+//! the few blocks that hold more than one country.
 
+use super::buckets::Buckets;
 use super::palette::{NO_COUNTRY, SEE_FINE};
-use super::tree::Tree;
-
-/// 7 keys of 8 bytes and their codes fill one 64-byte leaf.
-type Coarse = Tree<u64, 7, 8>;
-/// 3 keys of 16 bytes and their codes fill one 64-byte leaf.
-type Fine = Tree<u128, 3, 4>;
 
 /// A /64 block and its code.
 type CoarseEntry = (u64, u8);
@@ -15,8 +10,10 @@ type CoarseEntry = (u64, u8);
 type FineEntry = (u128, u8);
 
 pub(super) struct V6Table {
-    coarse: Coarse,
-    fine: Fine,
+    /// Keyed by /64 block, grouped by /16.
+    coarse: Buckets<u64>,
+    /// Keyed by full address, in one group: it is small.
+    fine: Buckets<u128>,
 }
 
 impl V6Table {
@@ -26,16 +23,21 @@ impl V6Table {
         let (mut coarse, mut fine) = split(segments);
         coarse.dedup_by(|later, earlier| later.1 == earlier.1);
         fine.dedup_by(|later, earlier| later.1 == earlier.1);
+        let coarse = coarse
+            .into_iter()
+            .map(|(block, code)| (coarse_bucket(block), block, code));
+        let fine = fine.into_iter().map(|(start, code)| (0, start, code));
         Self {
-            coarse: Coarse::new(&coarse),
-            fine: Fine::new(&fine),
+            coarse: Buckets::new(coarse, 1 << 16),
+            fine: Buckets::new(fine, 1),
         }
     }
 
     #[inline]
     pub(super) fn find(&self, address: u128) -> u8 {
-        match self.coarse.find(block(address)) {
-            SEE_FINE => self.fine.find(address),
+        let block = block(address);
+        match self.coarse.find(coarse_bucket(block), block) {
+            SEE_FINE => self.fine.find(0, address),
             code => code,
         }
     }
@@ -48,6 +50,11 @@ impl V6Table {
     pub(super) fn heap_bytes(&self) -> usize {
         self.coarse.heap_bytes() + self.fine.heap_bytes()
     }
+}
+
+/// The /16 of a /64 block.
+fn coarse_bucket(block: u64) -> usize {
+    (block >> 48) as usize
 }
 
 /// The /64 block of an address: its high 64 bits.
