@@ -39,6 +39,10 @@ impl<L: Copy + Ord> Buckets<L> {
             total = total.saturating_add(*first);
             *first = total;
         }
+        if lows.is_empty() {
+            // Every lookup falls through to NO_COUNTRY; skip the index.
+            firsts = Vec::new();
+        }
         lows.shrink_to_fit();
         codes.shrink_to_fit();
         Self {

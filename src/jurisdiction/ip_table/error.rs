@@ -54,6 +54,12 @@ pub enum LineProblem {
         /// Why it was rejected.
         reason: String,
     },
+    /// The country field is neither `-` nor two letters or digits.
+    #[error("`{field}` is not a country code")]
+    Country {
+        /// The offending field.
+        field: String,
+    },
     /// The range ends before it starts.
     #[error("range start {start} is after its end {end}")]
     StartAfterEnd {

@@ -12,10 +12,11 @@
 //! Fields may be wrapped in double quotes and surrounded by blanks. Blank
 //! lines and lines starting with `#` are skipped, and so is a header: a first
 //! data line whose first field has letters but no `.` or `:`. IPv4 and IPv6
-//! rows may share a file. A country that is not an assigned ISO 3166-1 code
-//! (`XK`, `AN`, `EU`, `ZZ`, `-`, ...) is not an error: its range maps to no
-//! country, and [`IpTable::unassigned_rows`] counts such rows. Any other
-//! malformed line is an [`IpTableError::Line`] naming the input and line.
+//! rows may share a file. The country is `-` or two letters or digits, in
+//! any case; one that is not an assigned ISO 3166-1 code (`XK`, `AN`, `EU`,
+//! `ZZ`, `-`, ...) is not an error: its range maps to no country, and
+//! [`IpTable::unassigned_rows`] counts such rows. Any other malformed line is
+//! an [`IpTableError::Line`] naming the input and the line.
 //!
 //! # Overlaps
 //!

@@ -48,8 +48,23 @@ pub(super) fn parse_row(line: &str) -> Result<Row, LineProblem> {
     };
     Ok(Row {
         span,
-        country: CountryCode::from_bytes(country.as_bytes()),
+        country: self::country(country)?,
     })
+}
+
+/// A country field is `-` or two ASCII letters or digits; only assigned
+/// codes name a country. Anything else, such as an address in a range line
+/// that lost its country column, is malformed.
+fn country(field: &str) -> Result<Option<CountryCode>, LineProblem> {
+    let well_formed =
+        field == "-" || (field.len() == 2 && field.bytes().all(|b| b.is_ascii_alphanumeric()));
+    if well_formed {
+        Ok(CountryCode::from_bytes(field.as_bytes()))
+    } else {
+        Err(LineProblem::Country {
+            field: field.to_owned(),
+        })
+    }
 }
 
 /// A field without surrounding blanks and double quotes.

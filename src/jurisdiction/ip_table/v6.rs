@@ -97,7 +97,8 @@ fn split(segments: &[(u128, u8)]) -> (Vec<CoarseEntry>, Vec<FineEntry>) {
                         .iter()
                         .filter(|&&(start, _)| !is_block_start(start)),
                 );
-                // The block's last segment may run on into the following blocks.
+                // The block's last segment may run on into the following
+                // blocks; keep lookups there in the coarse table.
                 if let Some(following) = here.checked_add(1)
                     && after
                         .first()
