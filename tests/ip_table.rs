@@ -18,11 +18,15 @@ use proptest::prelude::*;
 use tower_export_control::jurisdiction::ip_table::LineProblem;
 use tower_export_control::{CountryCode, IpTable, IpTableError};
 
-// ---------------------------------------------------------------- helpers
+// ---------------------------------------------------------- test utilities
 
 fn table(name: &str, text: &str) -> IpTable {
+    table_from_bytes(name, text.as_bytes())
+}
+
+fn table_from_bytes(name: &str, bytes: &[u8]) -> IpTable {
     let mut builder = IpTable::builder();
-    builder.add_reader(name, text.as_bytes()).unwrap();
+    builder.add_reader(name, bytes).unwrap();
     builder.build()
 }
 
@@ -315,6 +319,10 @@ fn gzip_input_is_recognised_by_content() {
     assert_eq!(at(&t, "1.0.2.0"), cc("CN"));
     assert_eq!(at(&t, "2001:200::1"), cc("JP"));
     assert_eq!(t.len(), 2);
+
+    let plain_named_gz = scratch_file("plain.csv.gz", text.as_bytes());
+    let t = IpTable::from_paths([plain_named_gz]).unwrap();
+    assert_eq!(at(&t, "1.0.2.0"), cc("CN"));
 }
 
 #[test]
@@ -343,12 +351,6 @@ fn input_arriving_one_byte_at_a_time_is_still_recognised_as_gzip() {
     let mut builder = IpTable::builder();
     builder.add_reader("trickle", Trickle(&bytes)).unwrap();
     assert_eq!(at(&builder.build(), "1.0.1.1"), cc("CN"));
-}
-
-fn table_from_bytes(name: &str, bytes: &[u8]) -> IpTable {
-    let mut builder = IpTable::builder();
-    builder.add_reader(name, bytes).unwrap();
-    builder.build()
 }
 
 #[test]

@@ -42,7 +42,7 @@ impl V6Table {
         }
     }
 
-    /// Entries in the coarse and the fine tree.
+    /// Entries in the coarse and the fine table.
     pub(super) fn len(&self) -> (usize, usize) {
         (self.coarse.len(), self.fine.len())
     }
