@@ -36,13 +36,13 @@
 //! Building splits the address space into disjoint segments, gaps included
 //! as no-country segments, each stored as its first address and a one-byte
 //! country code. Segments are grouped by the /16 their first address lies
-//! in; a direct index of 65,537 `u32` offsets per family finds the group,
-//! and a binary search within it finds the segment. IPv4 keeps only the
-//! lower 16 bits of each start (2 bytes). Almost every IPv6 boundary in real
-//! data is /64-aligned, so IPv6 keeps only the /64 block (8 bytes); the rare
-//! blocks holding several countries are marked and looked up again in a
-//! small table keyed by the full address. On the whole Internet table
-//! (550,668 ranges) this takes about 7.5 bytes per range.
+//! in: a direct index of 65,537 `u32` offsets per family (256 KiB, fixed)
+//! finds the group, and a binary search within it finds the segment. IPv4
+//! keeps only the lower 16 bits of each start (2 bytes). Almost every IPv6
+//! boundary in real data is /64-aligned, so IPv6 keeps only the /64 block
+//! (8 bytes); the rare blocks holding several countries are marked and
+//! looked up again in a small table keyed by the full address. On the whole
+//! Internet table (550,668 ranges) this takes about 7.5 bytes per range.
 
 mod buckets;
 mod builder;
