@@ -1,4 +1,4 @@
 //! placeholder
 pub mod jurisdiction;
 pub use jurisdiction::country::CountryCode;
-pub use jurisdiction::ip_table::{IpTable, IpTableBuilder, IpTableError};
+pub use jurisdiction::{IpTable, IpTableBuilder, IpTableError};

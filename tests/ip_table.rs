@@ -15,7 +15,7 @@ use std::time::Instant;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use proptest::prelude::*;
-use tower_export_control::jurisdiction::ip_table::LineProblem;
+use tower_export_control::jurisdiction::LineProblem;
 use tower_export_control::{CountryCode, IpTable, IpTableError};
 
 // ---------------------------------------------------------- test utilities

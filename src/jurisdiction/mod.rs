@@ -3,3 +3,5 @@
 
 pub mod country;
 pub mod ip_table;
+
+pub use ip_table::{IpTable, IpTableBuilder, IpTableError, LineProblem};
