@@ -9,6 +9,6 @@ pub mod policy;
 mod reason;
 
 pub use accelerator::AcceleratorClass;
-pub use jurisdiction::CountryCode;
+pub use jurisdiction::{CountryCode, IpTable};
 pub use policy::{Decision, Facts, Outcome, Policy, PolicyError, decide};
 pub use reason::ReasonCode;
