@@ -17,8 +17,9 @@
 //!    an untrusted `iss`, a `kid` that is not a key *of that issuer*, an
 //!    `alg` other than the key's, a signature that does not verify, an empty
 //!    `jti`, or an `aud` without the configured audience.
-//! 3. `license_revoked`: the `jti` is in the configured revocation list (a
-//!    revoked license is reported as such even when it has also expired).
+//! 3. `license_revoked`: the `jti` is in the configured revocation list or
+//!    was revoked since with [`LicenseVerifier::revoke`] (a revoked license
+//!    is reported as such even when it has also expired).
 //! 4. `license_expired`: `now ≥ exp + leeway`.
 //! 5. `license_not_yet_valid`: `now + leeway < nbf`.
 //! 6. `license_wrong_customer`: `sub` is not the request's customer id (or

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -29,7 +29,7 @@ pub struct LicenseVerifier {
     issuers: Vec<Issuer>,
     audience: Option<String>,
     leeway: Duration,
-    revoked: HashSet<Box<str>>,
+    revoked: RwLock<HashSet<Box<str>>>,
     cache: TokenCache,
 }
 
@@ -44,7 +44,7 @@ impl LicenseVerifier {
             issuers: Vec::new(),
             audience: None,
             leeway: Duration::ZERO,
-            revoked: HashSet::new(),
+            revoked: RwLock::default(),
             cache: TokenCache::new(0),
         }
     }
@@ -93,7 +93,7 @@ impl LicenseVerifier {
             issuers,
             audience: config.audience.clone(),
             leeway: Duration::from_secs(config.leeway_seconds),
-            revoked,
+            revoked: RwLock::new(revoked),
             cache: TokenCache::new(config.cache_entries),
         })
     }
@@ -183,6 +183,16 @@ impl LicenseVerifier {
         Ok(claims)
     }
 
+    /// Revokes a license number (`jti`) from now on, in addition to the
+    /// configured list; cached tokens of that license fail on their next
+    /// check.
+    pub fn revoke(&self, jti: &str) {
+        self.revoked
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(jti.into());
+    }
+
     /// Tokens in the verified-token cache (expired ones included until they
     /// are evicted or looked up).
     pub fn cache_len(&self) -> usize {
@@ -250,7 +260,12 @@ impl LicenseVerifier {
 
     /// Revocation, then expiry, then not-before; re-run on every call.
     fn check_validity(&self, claims: &LicenseClaims, now: Duration) -> Result<(), LicenseDenial> {
-        if self.revoked.contains(claims.jti.as_str()) {
+        let revoked = self
+            .revoked
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(claims.jti.as_str());
+        if revoked {
             return Err(LicenseDenial::new(
                 ReasonCode::LicenseRevoked,
                 format!("license {:?} has been revoked", claims.jti),
@@ -354,7 +369,10 @@ impl fmt::Debug for LicenseVerifier {
             .field("issuers", &self.issuers)
             .field("audience", &self.audience)
             .field("leeway", &self.leeway)
-            .field("revoked", &self.revoked.len())
+            .field(
+                "revoked",
+                &self.revoked.read().map_or(0, |revoked| revoked.len()),
+            )
             .field("cache_capacity", &self.cache.capacity())
             .field("cache_len", &self.cache.len())
             .finish()
