@@ -40,7 +40,8 @@ use sha2::{Digest, Sha256};
 use tower_export_control::license::{LicenseClaims, LicenseVerifier};
 use tower_export_control::{AcceleratorClass, CountryCode};
 
-const USAGE: &str = "usage: license keygen|mint|verify … (see the doc comment of examples/license.rs)";
+const USAGE: &str =
+    "usage: license keygen|mint|verify … (see the doc comment of examples/license.rs)";
 
 /// Why the tool stopped: bad input (exit 2) or a rejected token (exit 1).
 enum Failure {
@@ -61,7 +62,9 @@ fn main() -> ExitCode {
             "keygen" => keygen(rest),
             "mint" => mint(rest),
             "verify" => verify(rest),
-            other => Err(Failure::Usage(format!("unknown command `{other}`; {USAGE}"))),
+            other => Err(Failure::Usage(format!(
+                "unknown command `{other}`; {USAGE}"
+            ))),
         },
         None => Err(Failure::Usage(USAGE.to_owned())),
     };
@@ -112,17 +115,20 @@ impl Args {
     }
 
     fn required(&self, name: &str) -> Result<&str, String> {
-        self.get(name).ok_or_else(|| format!("`--{name}` is required"))
+        self.get(name)
+            .ok_or_else(|| format!("`--{name}` is required"))
     }
 
     /// `--at`, or the current time.
     fn now(&self) -> Result<SystemTime, String> {
-        self.get("at").map_or_else(|| Ok(SystemTime::now()), rfc3339)
+        self.get("at")
+            .map_or_else(|| Ok(SystemTime::now()), rfc3339)
     }
 }
 
 fn rfc3339(text: &str) -> Result<SystemTime, String> {
-    humantime::parse_rfc3339_weak(text).map_err(|e| format!("`{text}` is not an RFC 3339 time: {e}"))
+    humantime::parse_rfc3339_weak(text)
+        .map_err(|e| format!("`{text}` is not an RFC 3339 time: {e}"))
 }
 
 fn unix_seconds(t: SystemTime) -> Result<u64, String> {
@@ -148,7 +154,9 @@ fn keygen(args: &[String]) -> Result<(), Failure> {
     let public = signing.verifying_key();
     let kid = match args.get("kid") {
         Some(kid) => kid.to_owned(),
-        None => hex(Sha256::digest(public.as_bytes()).get(..8).unwrap_or_default()),
+        None => hex(Sha256::digest(public.as_bytes())
+            .get(..8)
+            .unwrap_or_default()),
     };
     let name = args.get("name").unwrap_or(&kid);
 
@@ -173,13 +181,22 @@ fn keygen(args: &[String]) -> Result<(), Failure> {
             }),
         }],
     };
-    let jwks = serde_json::to_string_pretty(&jwks).map_err(|e| format!("cannot encode the JWKS: {e}"))?;
+    let jwks =
+        serde_json::to_string_pretty(&jwks).map_err(|e| format!("cannot encode the JWKS: {e}"))?;
 
     fs::create_dir_all(&out).map_err(|e| format!("cannot create `{}`: {e}", out.display()))?;
     let key_path = out.join(format!("{name}.key.pem"));
     write_new(&key_path, private_pem.as_bytes(), true)?;
-    write_new(&out.join(format!("{name}.pub.pem")), public_pem.as_bytes(), false)?;
-    write_new(&out.join(format!("{name}.jwks.json")), format!("{jwks}\n").as_bytes(), false)?;
+    write_new(
+        &out.join(format!("{name}.pub.pem")),
+        public_pem.as_bytes(),
+        false,
+    )?;
+    write_new(
+        &out.join(format!("{name}.jwks.json")),
+        format!("{jwks}\n").as_bytes(),
+        false,
+    )?;
     println!("kid {kid}: wrote {}", key_path.display());
     Ok(())
 }
@@ -305,8 +322,8 @@ fn verify(args: &[String]) -> Result<(), Failure> {
     let [token] = args.positional.as_slice() else {
         return Err(Failure::Usage("`verify` takes exactly one token".into()));
     };
-    let verifier = LicenseVerifier::from_toml_path(args.required("config")?)
-        .map_err(|e| e.to_string())?;
+    let verifier =
+        LicenseVerifier::from_toml_path(args.required("config")?).map_err(|e| e.to_string())?;
     match verifier.verify(token.trim(), args.now()?) {
         Ok(claims) => {
             let json = serde_json::to_string_pretty(&*claims)
