@@ -155,7 +155,6 @@ impl Visitor<'_> for NumericDateVisitor {
         // than clamp absurd values.
         const LIMIT: f64 = 18_446_744_073_709_551_616.0;
         if v.is_finite() && (0.0..LIMIT).contains(&v) {
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
             Ok(v.trunc() as u64)
         } else {
             Err(E::invalid_value(de::Unexpected::Float(v), &self))

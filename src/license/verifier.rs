@@ -199,9 +199,9 @@ impl LicenseVerifier {
         self.cache.len()
     }
 
-    /// Structure, issuer, key, algorithm, signature and audience: everything
-    /// that does not change with time or configuration reloads of the
-    /// revocation list, and so may be cached.
+    /// Structure, issuer, key, algorithm, signature and audience: the checks
+    /// whose outcome cannot change while the verifier lives, so their
+    /// success may be cached.
     fn authenticate(&self, token: &str) -> Result<LicenseClaims, LicenseDenial> {
         let not_jws =
             || LicenseDenial::invalid("the token is not a compact JWS (header.payload.signature)");
