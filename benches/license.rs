@@ -134,13 +134,14 @@ fn cold(c: &mut Criterion, name: &str, minter: &Minter, raw: &dyn Fn(&[u8], &[u8
     cold.check(&token, Some(CUSTOMER), &requirement(), now())
         .unwrap();
 
+    let requirement = requirement();
     let mut group = c.benchmark_group(format!("license/{name}"));
     group.bench_function("raw signature verify", |b| {
         b.iter(|| assert!(raw(black_box(&input), black_box(&signature))));
     });
     group.bench_function("cold check", |b| {
         b.iter(|| {
-            cold.check(black_box(&token), Some(CUSTOMER), &requirement(), now())
+            cold.check(black_box(&token), Some(CUSTOMER), &requirement, now())
                 .unwrap()
         });
     });
@@ -154,7 +155,7 @@ fn cold(c: &mut Criterion, name: &str, minter: &Minter, raw: &dyn Fn(&[u8], &[u8
             },
             |token| {
                 cached
-                    .check(&token, Some(CUSTOMER), &requirement(), now())
+                    .check(&token, Some(CUSTOMER), &requirement, now())
                     .unwrap()
             },
             BatchSize::SmallInput,
@@ -195,10 +196,11 @@ fn license(c: &mut Criterion) {
     let token = ed.mint("LIC-BENCH-HOT");
     hot.check(&token, Some(CUSTOMER), &requirement(), now())
         .unwrap();
+    let requirement = requirement();
     let mut group = c.benchmark_group("license/cache");
     group.bench_function("hit check", |b| {
         b.iter(|| {
-            hot.check(black_box(&token), Some(CUSTOMER), &requirement(), now())
+            hot.check(black_box(&token), Some(CUSTOMER), &requirement, now())
                 .unwrap()
         });
     });

@@ -19,7 +19,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::Verifier as _;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
-use jsonwebtoken::{Algorithm, DecodingKey, Header};
+use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 
 use super::config::{IssuerConfig, PemKeyConfig};
@@ -84,27 +84,28 @@ impl Issuer {
         &self.name
     }
 
-    /// The key a token with this header must verify under.
+    /// The key a token with this `alg` and `kid` must verify under.
     ///
     /// HS256 tokens use the issuer's shared secret (their `kid` is not
     /// consulted); every other token must name one of the issuer's keys by
     /// `kid`, and its `alg` must be that key's algorithm.
-    pub(crate) fn key_for(&self, header: &Header) -> Result<&TrustedKey, &'static str> {
-        if header.alg == Algorithm::HS256 {
+    pub(crate) fn key_for(
+        &self,
+        alg: Algorithm,
+        kid: Option<&str>,
+    ) -> Result<&TrustedKey, &'static str> {
+        if alg == Algorithm::HS256 {
             return self
                 .hs256
                 .as_ref()
                 .ok_or("HS256 is not accepted for this issuer");
         }
-        let kid = header
-            .kid
-            .as_deref()
-            .ok_or("the token names no key (`kid`)")?;
+        let kid = kid.ok_or("the token names no key (`kid`)")?;
         let key = self
             .keys
             .get(kid)
             .ok_or("the token's `kid` is not a key of its issuer")?;
-        if key.alg != header.alg {
+        if key.alg != alg {
             return Err("the token's `alg` is not its key's algorithm");
         }
         Ok(key)

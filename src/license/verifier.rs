@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 
 use super::cache::TokenCache;
@@ -206,12 +207,11 @@ impl LicenseVerifier {
         let not_jws =
             || LicenseDenial::invalid("the token is not a compact JWS (header.payload.signature)");
         let (signing_input, signature) = token.rsplit_once('.').ok_or_else(not_jws)?;
-        let (_, payload) = signing_input.split_once('.').ok_or_else(not_jws)?;
+        let (header, payload) = signing_input.split_once('.').ok_or_else(not_jws)?;
         if payload.contains('.') {
             return Err(not_jws());
         }
-        // `alg: none` and algorithms jsonwebtoken does not know fail here.
-        let header = jsonwebtoken::decode_header(token).map_err(|_| {
+        let header: JoseHeader = decode_json(header).ok_or_else(|| {
             LicenseDenial::invalid(
                 "the token header is malformed or names an unsupported algorithm",
             )
@@ -237,7 +237,9 @@ impl LicenseVerifier {
             .iter()
             .find(|issuer| issuer.name() == claims.iss)
             .ok_or_else(|| LicenseDenial::invalid("the token's issuer (`iss`) is not trusted"))?;
-        let key = issuer.key_for(&header).map_err(LicenseDenial::invalid)?;
+        let key = issuer
+            .key_for(header.alg, header.kid.as_deref())
+            .map_err(LicenseDenial::invalid)?;
         if !key.verify(signing_input.as_bytes(), signature) {
             return Err(LicenseDenial::invalid(
                 "the token signature does not verify",
@@ -287,6 +289,24 @@ impl LicenseVerifier {
         }
         Ok(())
     }
+}
+
+/// The JOSE header members the verifier acts on (RFC 7515 §4.1); others are
+/// ignored, and keys are never taken from the token (`jwk`, `jku`, `x5u`).
+#[derive(Deserialize)]
+struct JoseHeader {
+    /// jsonwebtoken's algorithm names; `none` is not among them.
+    alg: Algorithm,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    crit: Option<serde::de::IgnoredAny>,
+}
+
+/// A base64url JSON part of a token, or `None`.
+fn decode_json<T: serde::de::DeserializeOwned>(part: &str) -> Option<T> {
+    let bytes = URL_SAFE_NO_PAD.decode(part).ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// Customer, countries, class, instance type, quantity: in that order.
