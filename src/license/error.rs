@@ -1,0 +1,99 @@
+//! Errors building a [`LicenseVerifier`](super::LicenseVerifier) from its
+//! configuration.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Why a license configuration could not be loaded. Every variant names the
+/// file (or issuer) at fault and what was wrong with it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LicenseConfigError {
+    /// A file named by the configuration could not be read.
+    #[error("cannot read {what} `{}`: {source}", path.display())]
+    Read {
+        /// What the file was for (`JWKS`, `PEM key`, …).
+        what: &'static str,
+        /// The resolved path.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// A license configuration file is not valid TOML or does not match the
+    /// `[license]` schema.
+    #[error("invalid license configuration `{}`: {detail}", path.display())]
+    Config {
+        /// The configuration file.
+        path: PathBuf,
+        /// The parser's message.
+        detail: String,
+    },
+    /// A JWKS document is not valid JSON, or one of its keys is unusable.
+    #[error("malformed JWKS `{}`: {detail}", path.display())]
+    Jwks {
+        /// The JWKS file.
+        path: PathBuf,
+        /// What is wrong, naming the key by position and `kid`.
+        detail: String,
+    },
+    /// A PEM key file does not hold a public key of the configured algorithm.
+    #[error("malformed PEM key `{}` (kid `{kid}`): {detail}", path.display())]
+    Pem {
+        /// The PEM file.
+        path: PathBuf,
+        /// The key id it was configured under.
+        kid: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A PEM key is configured with an algorithm this verifier does not
+    /// support.
+    #[error(
+        "PEM key `{}` (kid `{kid}`): unknown algorithm `{algorithm}` (expected EdDSA, ES256 or RS256)",
+        path.display()
+    )]
+    UnknownAlgorithm {
+        /// The PEM file.
+        path: PathBuf,
+        /// The key id it was configured under.
+        kid: String,
+        /// The configured algorithm string.
+        algorithm: String,
+    },
+    /// An HS256 secret file is unusable (too short).
+    #[error("HS256 secret `{}`: {detail}", path.display())]
+    Hs256Secret {
+        /// The secret file.
+        path: PathBuf,
+        /// What is wrong (never the secret itself).
+        detail: String,
+    },
+    /// Two keys of one issuer share a `kid`, so tokens could not select one.
+    #[error(
+        "issuer `{issuer}`: key id `{kid}` is defined twice (`{}` and `{}`)",
+        first.display(),
+        second.display()
+    )]
+    DuplicateKid {
+        /// The issuer.
+        issuer: String,
+        /// The repeated key id.
+        kid: String,
+        /// Where it was first defined.
+        first: PathBuf,
+        /// Where it was defined again.
+        second: PathBuf,
+    },
+    /// The same issuer appears twice in the configuration.
+    #[error("issuer `{issuer}` is configured twice")]
+    DuplicateIssuer {
+        /// The issuer.
+        issuer: String,
+    },
+    /// An issuer has no key to verify its tokens with.
+    #[error("issuer `{issuer}` has no keys (set jwks_file, pem_keys or hs256_secret_file)")]
+    NoKeys {
+        /// The issuer.
+        issuer: String,
+    },
+}
