@@ -4,11 +4,13 @@
 
 pub mod accelerator;
 pub mod jurisdiction;
+pub mod layer;
 pub mod license;
 pub mod policy;
 mod reason;
 
 pub use accelerator::AcceleratorClass;
 pub use jurisdiction::{CountryCode, IpTable};
+pub use layer::{ClientAddr, Denial, ExportControl, ExportControlLayer, ExportTags};
 pub use policy::{Decision, Facts, Outcome, Policy, PolicyError, decide};
 pub use reason::ReasonCode;

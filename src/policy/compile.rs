@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::ops::Range;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use http::{HeaderName, Method};
 use ipnetwork::IpNetwork;
@@ -16,7 +17,8 @@ use super::model::{self, PolicyFile, S};
 use super::rule::{Action, ClassSet, CountryCondition, CountrySet, Rule};
 use super::{Defaults, MAX_RULES, Mode, Policy, UnknownInstanceType};
 use crate::accelerator::{Catalog, ChipSpec, InstanceSpec, Regime};
-use crate::jurisdiction::{CountryGroups, GroupSet, MAX_GROUPS};
+use crate::jurisdiction::{CountryGroups, GroupSet, IpTable, MAX_GROUPS};
+use crate::license::{LicenseConfig, LicenseVerifier};
 use crate::{AcceleratorClass, CountryCode, ReasonCode};
 
 /// Where errors point: the file name and its text.
@@ -192,9 +194,10 @@ pub(super) fn compile(
         rules.push(compile_rule(&cx, &groups, r, &entry)?);
     }
     let catalog = compile_catalog(&cx, &raw, regime)?;
-    let (trusted_proxies, ip_table_files) = compile_network(&cx, raw.network.as_ref(), &base_dir)?;
+    let (trusted_proxies, ip_table_files, ip_table) =
+        compile_network(&cx, raw.network.as_ref(), &base_dir)?;
     let http = compile_http(&cx, raw.http.as_ref())?;
-    let license = raw.license.map(S::into_inner).unwrap_or_default();
+    let (license, license_verifier) = compile_license(&cx, raw.license, base_dir.as_deref())?;
 
     Ok(Policy {
         name: meta.name.clone(),
@@ -208,9 +211,11 @@ pub(super) fn compile(
         rules,
         catalog,
         license,
+        license_verifier: Arc::new(license_verifier),
         base_dir,
         trusted_proxies,
         ip_table_files,
+        ip_table: Arc::new(ip_table),
         http,
     })
 }
@@ -714,7 +719,23 @@ fn compile_catalog(cx: &Ctx<'_>, raw: &PolicyFile, regime: Regime) -> Result<Cat
     Ok(Catalog::new(regime, chips, instances))
 }
 
-type Network = (Vec<IpNetwork>, Vec<PathBuf>);
+fn compile_license(
+    cx: &Ctx<'_>,
+    raw: Option<S<LicenseConfig>>,
+    base_dir: Option<&std::path::Path>,
+) -> Result<(LicenseConfig, LicenseVerifier), PolicyError> {
+    let Some(raw) = raw else {
+        return Ok((LicenseConfig::default(), LicenseVerifier::trust_none()));
+    };
+    let span = raw.span();
+    let config = raw.into_inner();
+    let base = base_dir.unwrap_or(std::path::Path::new("."));
+    let verifier = LicenseVerifier::from_config(&config, base)
+        .map_err(|e| cx.err(span, "license", "issuers", Problem::File(e.to_string())))?;
+    Ok((config, verifier))
+}
+
+type Network = (Vec<IpNetwork>, Vec<PathBuf>, IpTable);
 
 fn compile_network(
     cx: &Ctx<'_>,
@@ -722,7 +743,7 @@ fn compile_network(
     base_dir: &Option<PathBuf>,
 ) -> Result<Network, PolicyError> {
     let Some(raw) = raw.map(S::get_ref) else {
-        return Ok((Vec::new(), Vec::new()));
+        return Ok((Vec::new(), Vec::new(), IpTable::empty()));
     };
     let mut proxies = Vec::with_capacity(raw.trusted_proxies.len());
     for (i, p) in raw.trusted_proxies.iter().enumerate() {
@@ -737,15 +758,25 @@ fn compile_network(
         })?;
         proxies.push(net);
     }
-    let files = raw
-        .ip_tables
-        .iter()
-        .map(|f| match base_dir {
+    let mut files = Vec::with_capacity(raw.ip_tables.len());
+    let mut table = IpTable::builder();
+    for (i, f) in raw.ip_tables.iter().enumerate() {
+        let path = match base_dir {
             Some(dir) => dir.join(f.get_ref()),
             None => PathBuf::from(f.get_ref()),
-        })
-        .collect();
-    Ok((proxies, files))
+        };
+        table.add_path(&path).map_err(|e| {
+            let field = format!("ip_tables[{i}]");
+            cx.err(f.span(), "network", &field, Problem::File(e.to_string()))
+        })?;
+        files.push(path);
+    }
+    let table = if files.is_empty() {
+        IpTable::empty()
+    } else {
+        table.build()
+    };
+    Ok((proxies, files, table))
 }
 
 fn compile_http(cx: &Ctx<'_>, raw: Option<&S<model::HttpFile>>) -> Result<HttpConfig, PolicyError> {

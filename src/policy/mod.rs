@@ -11,6 +11,7 @@ mod rule;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use ipnetwork::IpNetwork;
 
@@ -21,8 +22,8 @@ pub use rule::{Action, Rule};
 
 use crate::AcceleratorClass;
 use crate::accelerator::{Catalog, Regime};
-use crate::jurisdiction::CountryGroups;
-use crate::license::LicenseConfig;
+use crate::jurisdiction::{CountryGroups, IpTable};
+use crate::license::{LicenseConfig, LicenseVerifier};
 use rule::ClassSet;
 
 /// The text of the embedded default policy (`policies/default.toml`).
@@ -88,9 +89,11 @@ pub struct Policy {
     pub(crate) rules: Vec<Rule>,
     pub(crate) catalog: Catalog,
     pub(crate) license: LicenseConfig,
+    pub(crate) license_verifier: Arc<LicenseVerifier>,
     pub(crate) base_dir: Option<PathBuf>,
     pub(crate) trusted_proxies: Vec<IpNetwork>,
     pub(crate) ip_table_files: Vec<PathBuf>,
+    pub(crate) ip_table: Arc<IpTable>,
     pub(crate) http: HttpConfig,
 }
 
@@ -203,6 +206,21 @@ impl Policy {
         &self.license
     }
 
+    /// The license token verifier (trusts no issuer unless the policy's
+    /// `[license]` section names some, or one was set with
+    /// [`Policy::with_license_verifier`]).
+    pub fn license_verifier(&self) -> &LicenseVerifier {
+        &self.license_verifier
+    }
+
+    /// The same policy with another license verifier, e.g. one built with
+    /// [`LicenseVerifier::from_toml_path`].
+    #[must_use]
+    pub fn with_license_verifier(mut self, verifier: impl Into<Arc<LicenseVerifier>>) -> Self {
+        self.license_verifier = verifier.into();
+        self
+    }
+
     /// The directory relative paths in the policy resolve against.
     pub fn base_dir(&self) -> Option<&Path> {
         self.base_dir.as_deref()
@@ -216,6 +234,19 @@ impl Policy {
     /// IP-to-country files the policy names, resolved.
     pub fn ip_table_files(&self) -> &[PathBuf] {
         &self.ip_table_files
+    }
+
+    /// The IP-to-country table (empty unless the policy names files or one
+    /// was set with [`Policy::with_ip_table`]).
+    pub fn ip_table(&self) -> &IpTable {
+        &self.ip_table
+    }
+
+    /// The same policy with another IP-to-country table.
+    #[must_use]
+    pub fn with_ip_table(mut self, table: impl Into<Arc<IpTable>>) -> Self {
+        self.ip_table = table.into();
+        self
     }
 
     /// Header names, provisioning routes and body limits.
@@ -234,6 +265,7 @@ impl fmt::Debug for Policy {
             .field("regime", &self.catalog.regime())
             .field("rules", &self.rules.len())
             .field("chips", &self.catalog.chips().len())
+            .field("ip_table", &self.ip_table)
             .finish_non_exhaustive()
     }
 }

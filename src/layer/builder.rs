@@ -1,0 +1,83 @@
+//! The layer and the state its services share.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tower_layer::Layer;
+
+use super::ExportControl;
+use super::denial::{DefaultDenial, MakeDenialResponse};
+use crate::Policy;
+
+/// What every clone of the service shares.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub(crate) policy: Arc<Policy>,
+    pub(crate) make_denial: Arc<dyn MakeDenialResponse>,
+    pub(crate) clock: fn() -> SystemTime,
+}
+
+impl Shared {
+    pub(crate) fn new(policy: Arc<Policy>) -> Self {
+        Self {
+            policy,
+            make_denial: Arc::new(DefaultDenial),
+            clock: SystemTime::now,
+        }
+    }
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Applies [`ExportControl`] to a service; see the [module docs](super).
+#[derive(Clone, Debug)]
+pub struct ExportControlLayer {
+    shared: Arc<Shared>,
+}
+
+impl ExportControlLayer {
+    /// A layer enforcing `policy` (share one `Arc<Policy>` among layers).
+    pub fn new(policy: impl Into<Arc<Policy>>) -> Self {
+        Self {
+            shared: Arc::new(Shared::new(policy.into())),
+        }
+    }
+
+    /// Replaces the denial response (the typed [`Denial`](super::Denial) is
+    /// still put into the response's extensions).
+    #[must_use]
+    pub fn deny_with(mut self, make: impl MakeDenialResponse) -> Self {
+        Arc::make_mut(&mut self.shared).make_denial = Arc::new(make);
+        self
+    }
+
+    /// Replaces the clock license times are checked against (tests, replay).
+    #[must_use]
+    pub fn with_clock(mut self, clock: fn() -> SystemTime) -> Self {
+        Arc::make_mut(&mut self.shared).clock = clock;
+        self
+    }
+
+    /// The policy enforced.
+    pub fn policy(&self) -> &Arc<Policy> {
+        &self.shared.policy
+    }
+}
+
+impl<S> Layer<S> for ExportControlLayer {
+    type Service = ExportControl<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ExportControl {
+            inner,
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}

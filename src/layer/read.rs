@@ -1,0 +1,163 @@
+//! Reading the facts of a request: identity headers, instance type and
+//! count from headers and (on provisioning routes) the JSON body.
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::policy::{HttpConfig, ProvisioningRoute};
+use crate::{CountryCode, ReasonCode};
+
+/// The most instances one request may ask for.
+pub(crate) const MAX_COUNT: u32 = 100_000;
+
+/// What the headers say, validated.
+#[derive(Debug, Default)]
+pub(crate) struct HeaderFacts {
+    pub(crate) declared: Option<CountryCode>,
+    pub(crate) headquarters: Option<CountryCode>,
+    pub(crate) customer_id: Option<String>,
+    pub(crate) instance_type: Option<String>,
+    pub(crate) count: Option<u32>,
+    pub(crate) license: Option<String>,
+}
+
+/// The one value of a header that must appear at most once.
+fn single<'h>(
+    headers: &'h HeaderMap,
+    name: &HeaderName,
+) -> Result<Option<&'h HeaderValue>, ReasonCode> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(ReasonCode::AmbiguousHeader);
+    }
+    Ok(first)
+}
+
+fn country(v: Option<&HeaderValue>) -> Result<Option<CountryCode>, ReasonCode> {
+    v.map(|v| CountryCode::from_bytes(v.as_bytes()).ok_or(ReasonCode::InvalidCountry))
+        .transpose()
+}
+
+/// 1–128 visible ASCII characters.
+fn visible_ascii(bytes: &[u8]) -> Option<String> {
+    let ok = (1..=128).contains(&bytes.len()) && bytes.iter().all(|b| (0x21..=0x7e).contains(b));
+    ok.then(|| String::from_utf8_lossy(bytes).into_owned())
+}
+
+pub(crate) fn parse_count(s: &str) -> Result<u32, ReasonCode> {
+    match s.trim().parse::<u32>() {
+        Ok(n) if (1..=MAX_COUNT).contains(&n) => Ok(n),
+        _ => Err(ReasonCode::InvalidCount),
+    }
+}
+
+/// Reads and validates the identity and instance headers.
+pub(crate) fn read_headers(
+    headers: &HeaderMap,
+    cfg: &HttpConfig,
+) -> Result<HeaderFacts, ReasonCode> {
+    let declared = country(single(headers, &cfg.country_header)?)?;
+    let headquarters = country(single(headers, &cfg.headquarters_header)?)?;
+    let customer_id = single(headers, &cfg.customer_id_header)?
+        .map(|v| visible_ascii(v.as_bytes()).ok_or(ReasonCode::InvalidCustomerId))
+        .transpose()?;
+    let instance_type = single(headers, &cfg.instance_type_header)?
+        .map(|v| visible_ascii(v.as_bytes()).ok_or(ReasonCode::InstanceTypeMissing))
+        .transpose()?;
+    let count = single(headers, &cfg.instance_count_header)?
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| ReasonCode::InvalidCount)
+                .and_then(parse_count)
+        })
+        .transpose()?;
+    let license = single(headers, &cfg.license_header)?
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    Ok(HeaderFacts {
+        declared,
+        headquarters,
+        customer_id,
+        instance_type,
+        count,
+        license,
+    })
+}
+
+/// The instance type and count a provisioning body names.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct BodyFacts {
+    pub(crate) instance_type: Option<String>,
+    pub(crate) count: Option<u32>,
+}
+
+/// Reads the instance type and count from a JSON body at the route's
+/// pointers. An empty body names neither.
+pub(crate) fn read_body(bytes: &[u8], route: &ProvisioningRoute) -> Result<BodyFacts, ReasonCode> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(BodyFacts::default());
+    }
+    let json: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|_| ReasonCode::InvalidBody)?;
+    let instance_type = match json.pointer(&route.instance_type_pointer) {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) => {
+            let chars = s.chars().count();
+            if !(1..=128).contains(&chars) {
+                return Err(ReasonCode::InstanceTypeMissing);
+            }
+            Some(s.clone())
+        }
+        Some(_) => return Err(ReasonCode::InvalidBody),
+    };
+    let count = match json.pointer(&route.count_pointer) {
+        None | Some(serde_json::Value::Null) => None,
+        Some(v) => match v.as_u64() {
+            Some(n) if (1..=u64::from(MAX_COUNT)).contains(&n) => u32::try_from(n).ok(),
+            _ => return Err(ReasonCode::InvalidCount),
+        },
+    };
+    Ok(BodyFacts {
+        instance_type,
+        count,
+    })
+}
+
+/// Combines header and body: the two must agree on the instance type; the
+/// body's count wins over the header's.
+pub(crate) fn merge(
+    header: &mut HeaderFacts,
+    body: BodyFacts,
+    provisioning: bool,
+) -> Result<(), ReasonCode> {
+    match (&header.instance_type, body.instance_type) {
+        (Some(h), Some(b)) if *h != b => return Err(ReasonCode::AmbiguousInstanceType),
+        (None, Some(b)) => header.instance_type = Some(b),
+        _ => {}
+    }
+    if provisioning && header.instance_type.is_none() {
+        return Err(ReasonCode::InstanceTypeMissing);
+    }
+    if body.count.is_some() {
+        header.count = body.count;
+    }
+    Ok(())
+}
+
+/// Whether the request is gRPC (answered with trailers, not a problem body).
+pub(crate) fn is_grpc(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+}
+
+/// Removes every `x-export-*` header, so a client can never forge a tag.
+pub(crate) fn strip_export_headers(headers: &mut HeaderMap) {
+    let forged: Vec<HeaderName> = headers
+        .keys()
+        .filter(|k| k.as_str().starts_with("x-export-"))
+        .cloned()
+        .collect();
+    for name in forged {
+        headers.remove(&name);
+    }
+}
