@@ -2,6 +2,11 @@
 //! cloud provisioning API.
 #![forbid(unsafe_code)]
 
+// The README's examples are compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub mod accelerator;
 pub mod jurisdiction;
 pub mod layer;
