@@ -54,6 +54,7 @@
 struct ReadmeDoctests;
 
 pub mod accelerator;
+pub mod audit;
 pub mod jurisdiction;
 pub mod layer;
 pub mod license;

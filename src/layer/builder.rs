@@ -9,6 +9,7 @@ use tower_layer::Layer;
 use super::ExportControl;
 use super::denial::{DefaultDenial, MakeDenialResponse};
 use crate::Policy;
+use crate::audit::AuditSink;
 
 /// What every clone of the service shares.
 #[derive(Clone)]
@@ -16,6 +17,7 @@ pub(crate) struct Shared {
     pub(crate) policy: Arc<Policy>,
     pub(crate) make_denial: Arc<dyn MakeDenialResponse>,
     pub(crate) clock: fn() -> SystemTime,
+    pub(crate) audit: Option<Arc<dyn AuditSink>>,
 }
 
 impl Shared {
@@ -24,6 +26,7 @@ impl Shared {
             policy,
             make_denial: Arc::new(DefaultDenial),
             clock: SystemTime::now,
+            audit: None,
         }
     }
 }
@@ -32,6 +35,7 @@ impl fmt::Debug for Shared {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Shared")
             .field("policy", &self.policy)
+            .field("audit", &self.audit.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -62,6 +66,15 @@ impl ExportControlLayer {
     #[must_use]
     pub fn with_clock(mut self, clock: fn() -> SystemTime) -> Self {
         Arc::make_mut(&mut self.shared).clock = clock;
+        self
+    }
+
+    /// Sends one [`AuditRecord`](crate::audit::AuditRecord) per request to
+    /// `sink` (for example an [`AuditQueue`](crate::audit::AuditQueue)).
+    /// The sink is called on the request path and must not block.
+    #[must_use]
+    pub fn audit(mut self, sink: Arc<dyn AuditSink>) -> Self {
+        Arc::make_mut(&mut self.shared).audit = Some(sink);
         self
     }
 

@@ -8,12 +8,14 @@ use std::time::SystemTime;
 use super::denial::Denial;
 use super::read::HeaderFacts;
 use super::tags::{ExportTags, TagDecision};
+use crate::audit::DecisionId;
 use crate::policy::{Decision, Outcome};
 use crate::{Facts, Policy, ReasonCode, decide};
 
 /// Decides a request whose facts were read; `Ok` carries the tags of a
 /// request to pass on.
 pub(crate) fn evaluate(
+    id: DecisionId,
     policy: &Policy,
     facts: &HeaderFacts,
     client: Option<IpAddr>,
@@ -31,19 +33,19 @@ pub(crate) fn evaluate(
     let d = decide(policy, &f, now);
     match d.outcome() {
         Outcome::Allow => {
-            record(&d, "allow", None);
-            Ok(ExportTags::new(&d, TagDecision::Allow, None, None))
+            record(id, &d, "allow", None);
+            Ok(ExportTags::new(id, &d, TagDecision::Allow, None, None))
         }
         Outcome::Deny => {
             let reason = d.reason().unwrap_or(ReasonCode::Embargoed);
-            block(&d, reason, detail(&d, reason), grpc)
+            block(id, &d, reason, detail(&d, reason), grpc)
         }
         Outcome::RequireLicense => {
             let reason = d.reason().unwrap_or(ReasonCode::LicenseRequired);
             let (Some(token), Some(requirement)) =
                 (facts.license.as_deref(), d.license_requirement())
             else {
-                return block(&d, reason, detail(&d, reason), grpc);
+                return block(id, &d, reason, detail(&d, reason), grpc);
             };
             let customer = facts.customer_id.as_deref();
             match policy
@@ -52,8 +54,9 @@ pub(crate) fn evaluate(
             {
                 Ok(grant) => {
                     let jti = grant.jti().to_owned();
-                    record(&d, "allow-licensed", Some(&jti));
+                    record(id, &d, "allow-licensed", Some(&jti));
                     Ok(ExportTags::new(
+                        id,
                         &d,
                         TagDecision::AllowLicensed,
                         None,
@@ -62,7 +65,7 @@ pub(crate) fn evaluate(
                 }
                 Err(denial) => {
                     let why = format!("{} {}", detail(&d, reason), denial.detail());
-                    block(&d, denial.reason(), why, grpc)
+                    block(id, &d, denial.reason(), why, grpc)
                 }
             }
         }
@@ -71,6 +74,7 @@ pub(crate) fn evaluate(
 
 /// Denies, or in report-only mode passes on tagged `report-only-deny`.
 fn block(
+    id: DecisionId,
     d: &Decision<'_>,
     reason: ReasonCode,
     detail: String,
@@ -79,26 +83,29 @@ fn block(
     if d.report_only() {
         tracing::warn!(
             target: "tower_export_control::audit",
+            decision_id = %id,
             reason = reason.as_str(),
             rules = %RuleList(d),
             policy = d.policy().digest(),
             "would deny: {detail}"
         );
         return Ok(ExportTags::new(
+            id,
             d,
             TagDecision::ReportOnlyDeny,
             Some(reason),
             None,
         ));
     }
-    record(d, "deny", None);
-    Err(Box::new(Denial::blocked(d, reason, detail, grpc)))
+    record(id, d, "deny", None);
+    Err(Box::new(Denial::blocked(id, d, reason, detail, grpc)))
 }
 
-fn record(d: &Decision<'_>, outcome: &str, license: Option<&str>) {
+fn record(id: DecisionId, d: &Decision<'_>, outcome: &str, license: Option<&str>) {
     let f = d.facts();
     tracing::info!(
         target: "tower_export_control::audit",
+        decision_id = %id,
         outcome,
         reason = d.reason().map(ReasonCode::as_str),
         country = f.declared_country.as_ref().map(|c| c.as_str()),

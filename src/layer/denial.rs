@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use serde::Serialize;
 
+use crate::audit::DecisionId;
 use crate::policy::Decision;
 use crate::{AcceleratorClass, CountryCode, ReasonCode};
 
@@ -14,6 +15,8 @@ use crate::{AcceleratorClass, CountryCode, ReasonCode};
 /// extensions, so outer layers can log it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Denial {
+    /// The decision id, as in the audit record.
+    pub decision_id: DecisionId,
     /// The stable reason code.
     pub reason: ReasonCode,
     /// The HTTP status (451, 400 or 413).
@@ -50,12 +53,14 @@ fn status_code<S: serde::Serializer>(s: &StatusCode, ser: S) -> Result<S::Ok, S:
 impl Denial {
     /// A rejection of malformed input, before any decision.
     pub(crate) fn bad_input(
+        decision_id: DecisionId,
         reason: ReasonCode,
         detail: String,
         policy: &crate::Policy,
         grpc: bool,
     ) -> Self {
         Self {
+            decision_id,
             reason,
             status: reason.http_status(),
             detail,
@@ -73,6 +78,7 @@ impl Denial {
 
     /// A legal block after a decision.
     pub(crate) fn blocked(
+        decision_id: DecisionId,
         d: &Decision<'_>,
         reason: ReasonCode,
         detail: String,
@@ -81,6 +87,7 @@ impl Denial {
         let f = d.facts();
         let acc = d.accelerators();
         Self {
+            decision_id,
             reason,
             status: reason.http_status(),
             detail,

@@ -72,6 +72,7 @@ mod decision;
 mod denial;
 mod future;
 mod read;
+mod record;
 mod service;
 mod tags;
 
@@ -82,6 +83,6 @@ pub use denial::{Denial, MakeDenialResponse};
 pub use future::ResponseFuture;
 pub use service::ExportControl;
 pub use tags::{
-    ACCELERATOR_CLASS, COUNTRY, COUNTRY_GROUPS, CountrySource, DECISION, ExportTags, LICENSE_ID,
-    TagDecision,
+    ACCELERATOR_CLASS, COUNTRY, COUNTRY_GROUPS, CountrySource, DECISION, DECISION_ID, ExportTags,
+    LICENSE_ID, TagDecision,
 };

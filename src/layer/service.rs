@@ -1,9 +1,11 @@
 //! The middleware service.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use http::request::Parts;
 use http::{Request, Response, header};
 use http_body::Body;
 use http_body_util::{BodyExt, Limited};
@@ -15,7 +17,11 @@ use super::client_ip::{client_ip, peer_addr};
 use super::decision::evaluate;
 use super::denial::Denial;
 use super::future::ResponseFuture;
-use super::read::{BodyFacts, is_grpc, merge, read_body, read_headers, strip_export_headers};
+use super::read::{
+    BodyFacts, HeaderFacts, is_grpc, merge, read_body, read_headers, strip_export_headers,
+};
+use super::record;
+use crate::audit::DecisionId;
 use crate::{Policy, ReasonCode};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -78,45 +84,17 @@ where
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let shared = Arc::clone(&self.shared);
         let make_denial = Arc::clone(&shared.make_denial);
-        let policy = &*shared.policy;
+        let id = DecisionId::next();
         let (mut parts, body) = req.into_parts();
         let grpc = is_grpc(&parts.headers);
-        let bad = |reason: ReasonCode, detail: &str| {
-            ResponseFuture::denied(
-                Denial::bad_input(reason, detail.to_owned(), policy, grpc),
-                Arc::clone(&make_denial),
-            )
-        };
 
-        let mut facts = match read_headers(&parts.headers, policy.http()) {
-            Ok(f) => f,
-            Err(reason) => return bad(reason, header_problem(reason)),
+        let (mut facts, client, route) = match shared.prepare(id, &mut parts, grpc) {
+            Ok(prepared) => prepared,
+            Err(denial) => return ResponseFuture::denied(*denial, make_denial),
         };
-        let peer = peer_addr(&parts.extensions);
-        let client = match client_ip(peer, &parts.headers, policy.trusted_proxies()) {
-            Ok(ip) => ip,
-            Err(reason) => {
-                return bad(
-                    reason,
-                    "x-forwarded-for from a trusted proxy is not a list of IP addresses.",
-                );
-            }
-        };
-        // After reading: the license header is itself an `x-export-*` name.
-        strip_export_headers(&mut parts.headers);
-
-        let routes = &policy.http().provisioning_routes;
-        let Some(route) = routes
-            .iter()
-            .position(|r| r.matches(&parts.method, parts.uri.path()))
-        else {
-            if let Err(reason) = merge(&mut facts, BodyFacts::default(), false) {
-                return bad(reason, header_problem(reason));
-            }
-            return match evaluate(policy, &facts, client, (shared.clock)(), grpc) {
-                Ok(tags) => {
-                    tags.write_headers(&mut parts.headers);
-                    parts.extensions.insert(tags);
+        let Some(route) = route else {
+            return match shared.decide_and_tag(id, &facts, client, &mut parts, grpc) {
+                Ok(()) => {
                     let req = Request::from_parts(parts, RequestBody::streaming(body));
                     ResponseFuture::inner(self.inner.call(req), make_denial)
                 }
@@ -124,57 +102,150 @@ where
             };
         };
 
-        let limit = policy.http().body_limit_bytes;
-        let declared_len = parts
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared_len.is_some_and(|n| n > limit as u64) {
-            return bad(
-                ReasonCode::BodyTooLarge,
-                "The request body is over the provisioning body limit.",
-            );
-        }
         // Take the instance that was polled ready; leave a fresh clone.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let future = async move {
-            let policy = &*shared.policy;
-            let bad = |reason: ReasonCode, detail: &str| {
-                Denial::bad_input(reason, detail.to_owned(), policy, grpc)
+            let limit = shared.policy.http().body_limit_bytes;
+            let reject = |reason, detail, facts: &HeaderFacts| {
+                *shared.reject(id, reason, detail, Some(facts), client, grpc)
             };
             let bytes = match Limited::new(body, limit).collect().await {
                 Ok(collected) => collected.to_bytes(),
                 Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-                    return Err(bad(
-                        ReasonCode::BodyTooLarge,
-                        "The request body is over the provisioning body limit.",
-                    ));
+                    return Err(reject(ReasonCode::BodyTooLarge, TOO_LARGE, &facts));
                 }
                 Err(_) => {
-                    return Err(bad(
-                        ReasonCode::InvalidBody,
-                        "The request body could not be read.",
-                    ));
+                    let detail = "The request body could not be read.";
+                    return Err(reject(ReasonCode::InvalidBody, detail, &facts));
                 }
             };
-            let route = policy.http().provisioning_routes.get(route);
+            let route = shared.policy.http().provisioning_routes.get(route);
             let body_facts = match route.map(|r| read_body(&bytes, r)) {
                 Some(Ok(b)) => b,
-                Some(Err(reason)) => return Err(bad(reason, body_problem(reason))),
+                Some(Err(reason)) => return Err(reject(reason, body_problem(reason), &facts)),
                 None => BodyFacts::default(),
             };
             if let Err(reason) = merge(&mut facts, body_facts, true) {
-                return Err(bad(reason, body_problem(reason)));
+                return Err(reject(reason, body_problem(reason), &facts));
             }
-            let tags = evaluate(policy, &facts, client, (shared.clock)(), grpc).map_err(|d| *d)?;
-            tags.write_headers(&mut parts.headers);
-            parts.extensions.insert(tags);
+            shared
+                .decide_and_tag(id, &facts, client, &mut parts, grpc)
+                .map_err(|d| *d)?;
             let req = Request::from_parts(parts, RequestBody::buffered(bytes));
             Ok(inner.call(req).await)
         };
         ResponseFuture::reading(Box::pin(future), make_denial)
+    }
+}
+
+const TOO_LARGE: &str = "The request body is over the provisioning body limit.";
+
+/// What the header phase found: the facts, the client IP and the
+/// provisioning route, if any.
+type Prepared = (HeaderFacts, Option<IpAddr>, Option<usize>);
+
+impl Shared {
+    /// Reads the headers and the client IP, removes client `x-export-*`
+    /// headers, and finds the provisioning route; rejects bad input.
+    fn prepare(
+        &self,
+        id: DecisionId,
+        parts: &mut Parts,
+        grpc: bool,
+    ) -> Result<Prepared, Box<Denial>> {
+        let policy = &*self.policy;
+        let mut facts = read_headers(&parts.headers, policy.http())
+            .map_err(|reason| self.reject(id, reason, header_problem(reason), None, None, grpc))?;
+        let peer = peer_addr(&parts.extensions);
+        let client =
+            client_ip(peer, &parts.headers, policy.trusted_proxies()).map_err(|reason| {
+                let detail = "x-forwarded-for from a trusted proxy is not a list of IP addresses.";
+                self.reject(id, reason, detail, Some(&facts), peer, grpc)
+            })?;
+        // After reading: the license header is itself an `x-export-*` name.
+        strip_export_headers(&mut parts.headers);
+        let routes = &policy.http().provisioning_routes;
+        let route = routes
+            .iter()
+            .position(|r| r.matches(&parts.method, parts.uri.path()));
+        match route {
+            None => merge(&mut facts, BodyFacts::default(), false).map_err(|reason| {
+                self.reject(
+                    id,
+                    reason,
+                    header_problem(reason),
+                    Some(&facts),
+                    client,
+                    grpc,
+                )
+            })?,
+            Some(_) => {
+                let declared_len = parts
+                    .headers
+                    .get(header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok());
+                let limit = u64::try_from(policy.http().body_limit_bytes).unwrap_or(u64::MAX);
+                if declared_len.is_some_and(|n| n > limit) {
+                    let reason = ReasonCode::BodyTooLarge;
+                    return Err(self.reject(id, reason, TOO_LARGE, Some(&facts), client, grpc));
+                }
+            }
+        }
+        Ok((facts, client, route))
+    }
+
+    /// Decides; tags the request, or returns the denial. Records either.
+    fn decide_and_tag(
+        &self,
+        id: DecisionId,
+        facts: &HeaderFacts,
+        client: Option<IpAddr>,
+        parts: &mut Parts,
+        grpc: bool,
+    ) -> Result<(), Box<Denial>> {
+        let now = (self.clock)();
+        match evaluate(id, &self.policy, facts, client, now, grpc) {
+            Ok(tags) => {
+                if let Some(sink) = &self.audit {
+                    sink.record(record::passed(&tags, facts, client, now));
+                }
+                tags.write_headers(&mut parts.headers);
+                parts.extensions.insert(tags);
+                Ok(())
+            }
+            Err(denial) => {
+                if let Some(sink) = &self.audit {
+                    sink.record(record::denied(&denial, Some(facts), client, now));
+                }
+                Err(denial)
+            }
+        }
+    }
+
+    /// A rejection of malformed input, recorded.
+    fn reject(
+        &self,
+        id: DecisionId,
+        reason: ReasonCode,
+        detail: &str,
+        facts: Option<&HeaderFacts>,
+        client: Option<IpAddr>,
+        grpc: bool,
+    ) -> Box<Denial> {
+        let denial = Denial::bad_input(id, reason, detail.to_owned(), &self.policy, grpc);
+        tracing::info!(
+            target: "tower_export_control::audit",
+            decision_id = %id,
+            outcome = "rejected",
+            reason = reason.as_str(),
+            "export decision"
+        );
+        if let Some(sink) = &self.audit {
+            sink.record(record::denied(&denial, facts, client, (self.clock)()));
+        }
+        Box::new(denial)
     }
 }
 

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
+use crate::audit::DecisionId;
 use crate::policy::Decision;
 use crate::{AcceleratorClass, CountryCode, ReasonCode};
 
@@ -19,6 +20,8 @@ pub const ACCELERATOR_CLASS: HeaderName = HeaderName::from_static("x-export-acce
 pub const DECISION: HeaderName = HeaderName::from_static("x-export-decision");
 /// `x-export-license-id`: the `jti` of the license used.
 pub const LICENSE_ID: HeaderName = HeaderName::from_static("x-export-license-id");
+/// `x-export-decision-id`: the id of the decision, as in the audit record.
+pub const DECISION_ID: HeaderName = HeaderName::from_static("x-export-decision-id");
 
 /// How a request that was passed on was decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -57,6 +60,8 @@ pub enum CountrySource {
 /// passes on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExportTags {
+    /// The decision id, as in the audit record.
+    pub decision_id: DecisionId,
     /// Each known country with its source.
     pub countries: Vec<(CountryCode, CountrySource)>,
     /// The groups of the declared and network countries, sorted.
@@ -85,6 +90,7 @@ pub struct ExportTags {
 
 impl ExportTags {
     pub(crate) fn new(
+        decision_id: DecisionId,
         d: &Decision<'_>,
         decision: TagDecision,
         reason: Option<ReasonCode>,
@@ -102,6 +108,7 @@ impl ExportTags {
         .collect();
         let acc = d.accelerators();
         Self {
+            decision_id,
             countries,
             country_groups: groups
                 .names(d.location_groups())
@@ -157,6 +164,9 @@ impl ExportTags {
             HeaderValue::from_static(self.accelerator_class.as_str()),
         );
         headers.insert(DECISION, HeaderValue::from_static(self.decision.as_str()));
+        if let Ok(v) = HeaderValue::from_str(&self.decision_id.to_string()) {
+            headers.insert(DECISION_ID, v);
+        }
         if let Some(v) = self
             .license_id
             .as_deref()

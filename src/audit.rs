@@ -1,0 +1,176 @@
+//! Decision records for the compliance audit trail.
+//!
+//! Every request the layer sees gets a decision id and, when an
+//! [`AuditSink`] is configured, one [`AuditRecord`]: allowed, licensed,
+//! denied, would-be denied (report-only) or rejected as malformed. Sinks
+//! must not block the request path; [`AuditQueue`] is a bounded queue that
+//! counts what it had to drop instead of waiting.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::{AcceleratorClass, CountryCode, ReasonCode};
+
+/// A process-unique id of one decision: 64 bits fixed at start-up (the
+/// start time) and a 64-bit counter, shown as 32 hex digits. Returned in
+/// tags, denial bodies and audit records, so a support request can quote it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DecisionId(u128);
+
+impl DecisionId {
+    /// The next id from a process-wide sequence.
+    pub fn next() -> Self {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        static EPOCH: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+        let epoch = *EPOCH.get_or_init(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        });
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        Self((u128::from(epoch) << 64) | u128::from(n))
+    }
+}
+
+impl fmt::Display for DecisionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+impl Serialize for DecisionId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// How a request ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuditOutcome {
+    /// Passed on: no rule required more.
+    Allow,
+    /// Passed on: a license token covered it.
+    AllowLicensed,
+    /// Passed on in report-only mode; enforcement would have denied it.
+    ReportOnlyDeny,
+    /// Denied by the policy (451).
+    Deny,
+    /// Rejected as malformed (400/413) before a decision.
+    Rejected,
+}
+
+/// One decision, as recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AuditRecord {
+    /// The decision id.
+    pub decision_id: DecisionId,
+    /// When it was decided, in milliseconds since the Unix epoch.
+    pub time_unix_ms: u64,
+    /// How it ended.
+    pub outcome: AuditOutcome,
+    /// The reason, for everything but plain allows.
+    pub reason: Option<ReasonCode>,
+    /// The customer id header, when valid.
+    pub customer_id: Option<String>,
+    /// The declared country.
+    pub country: Option<CountryCode>,
+    /// The headquarters country.
+    pub headquarters: Option<CountryCode>,
+    /// The network country.
+    pub network_country: Option<CountryCode>,
+    /// The client address the network country came from.
+    pub client_ip: Option<IpAddr>,
+    /// The instance type.
+    pub instance_type: Option<String>,
+    /// Instances requested.
+    pub instance_count: Option<u32>,
+    /// The accelerator class the rules were evaluated with.
+    pub accelerator_class: Option<AcceleratorClass>,
+    /// The rules (and policy defaults) that decided.
+    pub rules: Vec<String>,
+    /// The `jti` of the license used.
+    pub license_id: Option<String>,
+    /// The policy digest.
+    pub policy: String,
+}
+
+pub(crate) fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Where audit records go. Called on the request path: it must not block.
+/// Implemented for closures `Fn(AuditRecord)`.
+pub trait AuditSink: Send + Sync + 'static {
+    /// Takes one record.
+    fn record(&self, record: AuditRecord);
+}
+
+impl<F> AuditSink for F
+where
+    F: Fn(AuditRecord) + Send + Sync + 'static,
+{
+    fn record(&self, record: AuditRecord) {
+        self(record);
+    }
+}
+
+/// A bounded, non-blocking queue of audit records. When the consumer falls
+/// behind, new records are dropped and counted ([`AuditQueue::dropped`]),
+/// never waited for.
+///
+/// ```
+/// use tower_export_control::audit::AuditQueue;
+/// let (queue, records) = AuditQueue::bounded(10_000);
+/// let queue = std::sync::Arc::new(queue);
+/// // ExportControlLayer::new(policy).audit(queue.clone()); later: queue.dropped()
+/// std::thread::spawn(move || {
+///     for record in records {
+///         // write `record` (it is `Serialize`) to durable storage
+///         let _ = record;
+///     }
+/// });
+/// ```
+#[derive(Debug)]
+pub struct AuditQueue {
+    tx: SyncSender<AuditRecord>,
+    dropped: AtomicU64,
+}
+
+impl AuditQueue {
+    /// A queue of at most `capacity` records, and its receiving end.
+    pub fn bounded(capacity: usize) -> (Self, Receiver<AuditRecord>) {
+        let (tx, rx) = sync_channel(capacity);
+        let queue = Self {
+            tx,
+            dropped: AtomicU64::new(0),
+        };
+        (queue, rx)
+    }
+
+    /// Records dropped because the queue was full or its receiver gone.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+impl AuditSink for AuditQueue {
+    fn record(&self, record: AuditRecord) {
+        if let Err(TrySendError::Full(r) | TrySendError::Disconnected(r)) = self.tx.try_send(record)
+        {
+            let total = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::warn!(
+                target: "tower_export_control::audit",
+                decision_id = %r.decision_id,
+                dropped_total = total,
+                "audit record dropped: queue full or closed"
+            );
+        }
+    }
+}
