@@ -64,7 +64,11 @@ pub(crate) fn evaluate(
                     ))
                 }
                 Err(denial) => {
-                    let why = format!("{} {}", detail(&d, reason), denial.detail());
+                    let why = format!(
+                        "{} The license presented was not accepted: {}.",
+                        detail(&d, reason),
+                        denial.detail()
+                    );
                     block(id, &d, denial.reason(), why, grpc)
                 }
             }
