@@ -10,18 +10,19 @@ use super::ExportControl;
 use super::denial::{DefaultDenial, MakeDenialResponse};
 use crate::Policy;
 use crate::audit::AuditSink;
+use crate::policy::PolicyHandle;
 
 /// What every clone of the service shares.
 #[derive(Clone)]
 pub(crate) struct Shared {
-    pub(crate) policy: Arc<Policy>,
+    pub(crate) policy: PolicyHandle,
     pub(crate) make_denial: Arc<dyn MakeDenialResponse>,
     pub(crate) clock: fn() -> SystemTime,
     pub(crate) audit: Option<Arc<dyn AuditSink>>,
 }
 
 impl Shared {
-    pub(crate) fn new(policy: Arc<Policy>) -> Self {
+    pub(crate) fn new(policy: PolicyHandle) -> Self {
         Self {
             policy,
             make_denial: Arc::new(DefaultDenial),
@@ -47,8 +48,9 @@ pub struct ExportControlLayer {
 }
 
 impl ExportControlLayer {
-    /// A layer enforcing `policy` (share one `Arc<Policy>` among layers).
-    pub fn new(policy: impl Into<Arc<Policy>>) -> Self {
+    /// A layer enforcing `policy`: a [`Policy`], an `Arc<Policy>`, or a
+    /// [`PolicyHandle`] to replace the policy while serving.
+    pub fn new(policy: impl Into<PolicyHandle>) -> Self {
         Self {
             shared: Arc::new(Shared::new(policy.into())),
         }
@@ -78,8 +80,13 @@ impl ExportControlLayer {
         self
     }
 
-    /// The policy enforced.
-    pub fn policy(&self) -> &Arc<Policy> {
+    /// The policy in force now.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.shared.policy.current()
+    }
+
+    /// The handle that replaces the policy while serving.
+    pub fn policy_handle(&self) -> &PolicyHandle {
         &self.shared.policy
     }
 }

@@ -22,6 +22,7 @@ use super::read::{
 };
 use super::record;
 use crate::audit::DecisionId;
+use crate::policy::PolicyHandle;
 use crate::{Policy, ReasonCode};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -35,7 +36,7 @@ pub struct ExportControl<S> {
 
 impl<S> ExportControl<S> {
     /// Wraps `inner` with `policy` and the default denial responses.
-    pub fn new(inner: S, policy: impl Into<Arc<Policy>>) -> Self {
+    pub fn new(inner: S, policy: impl Into<PolicyHandle>) -> Self {
         Self {
             inner,
             shared: Arc::new(Shared::new(policy.into())),
@@ -43,7 +44,7 @@ impl<S> ExportControl<S> {
     }
 
     /// A layer that wraps services with `policy`.
-    pub fn layer(policy: impl Into<Arc<Policy>>) -> super::ExportControlLayer {
+    pub fn layer(policy: impl Into<PolicyHandle>) -> super::ExportControlLayer {
         super::ExportControlLayer::new(policy)
     }
 
@@ -82,18 +83,21 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let shared = Arc::clone(&self.shared);
-        let make_denial = Arc::clone(&shared.make_denial);
-        let id = DecisionId::next();
+        let make_denial = Arc::clone(&self.shared.make_denial);
         let (mut parts, body) = req.into_parts();
-        let grpc = is_grpc(&parts.headers);
+        let cx = Ctx {
+            policy: self.shared.policy.current(),
+            shared: Arc::clone(&self.shared),
+            id: DecisionId::next(),
+            grpc: is_grpc(&parts.headers),
+        };
 
-        let (mut facts, client, route) = match shared.prepare(id, &mut parts, grpc) {
+        let (mut facts, client, route) = match cx.prepare(&mut parts) {
             Ok(prepared) => prepared,
             Err(denial) => return ResponseFuture::denied(*denial, make_denial),
         };
         let Some(route) = route else {
-            return match shared.decide_and_tag(id, &facts, client, &mut parts, grpc) {
+            return match cx.decide_and_tag(&facts, client, &mut parts) {
                 Ok(()) => {
                     let req = Request::from_parts(parts, RequestBody::streaming(body));
                     ResponseFuture::inner(self.inner.call(req), make_denial)
@@ -106,9 +110,9 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let future = async move {
-            let limit = shared.policy.http().body_limit_bytes;
+            let limit = cx.policy.http().body_limit_bytes;
             let reject = |reason, detail, facts: &HeaderFacts| {
-                *shared.reject(id, reason, detail, Some(facts), client, grpc)
+                *cx.reject(reason, detail, Some(facts), client)
             };
             let bytes = match Limited::new(body, limit).collect().await {
                 Ok(collected) => collected.to_bytes(),
@@ -120,7 +124,7 @@ where
                     return Err(reject(ReasonCode::InvalidBody, detail, &facts));
                 }
             };
-            let route = shared.policy.http().provisioning_routes.get(route);
+            let route = cx.policy.http().provisioning_routes.get(route);
             let body_facts = match route.map(|r| read_body(&bytes, r)) {
                 Some(Ok(b)) => b,
                 Some(Err(reason)) => return Err(reject(reason, body_problem(reason), &facts)),
@@ -129,8 +133,7 @@ where
             if let Err(reason) = merge(&mut facts, body_facts, true) {
                 return Err(reject(reason, body_problem(reason), &facts));
             }
-            shared
-                .decide_and_tag(id, &facts, client, &mut parts, grpc)
+            cx.decide_and_tag(&facts, client, &mut parts)
                 .map_err(|d| *d)?;
             let req = Request::from_parts(parts, RequestBody::buffered(bytes));
             Ok(inner.call(req).await)
@@ -145,40 +148,37 @@ const TOO_LARGE: &str = "The request body is over the provisioning body limit.";
 /// provisioning route, if any.
 type Prepared = (HeaderFacts, Option<IpAddr>, Option<usize>);
 
-impl Shared {
+/// One request in flight: the policy in force when it arrived, its
+/// decision id, and whether it is gRPC.
+struct Ctx {
+    shared: Arc<Shared>,
+    policy: Arc<Policy>,
+    id: DecisionId,
+    grpc: bool,
+}
+
+impl Ctx {
     /// Reads the headers and the client IP, removes client `x-export-*`
     /// headers, and finds the provisioning route; rejects bad input.
-    fn prepare(
-        &self,
-        id: DecisionId,
-        parts: &mut Parts,
-        grpc: bool,
-    ) -> Result<Prepared, Box<Denial>> {
-        let policy = &*self.policy;
-        let mut facts = read_headers(&parts.headers, policy.http())
-            .map_err(|reason| self.reject(id, reason, header_problem(reason), None, None, grpc))?;
+    fn prepare(&self, parts: &mut Parts) -> Result<Prepared, Box<Denial>> {
+        let http = self.policy.http();
+        let mut facts = read_headers(&parts.headers, http)
+            .map_err(|reason| self.reject(reason, header_problem(reason), None, None))?;
         let peer = peer_addr(&parts.extensions);
         let client =
-            client_ip(peer, &parts.headers, policy.trusted_proxies()).map_err(|reason| {
+            client_ip(peer, &parts.headers, self.policy.trusted_proxies()).map_err(|reason| {
                 let detail = "x-forwarded-for from a trusted proxy is not a list of IP addresses.";
-                self.reject(id, reason, detail, Some(&facts), peer, grpc)
+                self.reject(reason, detail, Some(&facts), peer)
             })?;
         // After reading: the license header is itself an `x-export-*` name.
         strip_export_headers(&mut parts.headers);
-        let routes = &policy.http().provisioning_routes;
-        let route = routes
+        let route = http
+            .provisioning_routes
             .iter()
             .position(|r| r.matches(&parts.method, parts.uri.path()));
         match route {
             None => merge(&mut facts, BodyFacts::default(), false).map_err(|reason| {
-                self.reject(
-                    id,
-                    reason,
-                    header_problem(reason),
-                    Some(&facts),
-                    client,
-                    grpc,
-                )
+                self.reject(reason, header_problem(reason), Some(&facts), client)
             })?,
             Some(_) => {
                 let declared_len = parts
@@ -186,10 +186,10 @@ impl Shared {
                     .get(header::CONTENT_LENGTH)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.parse::<u64>().ok());
-                let limit = u64::try_from(policy.http().body_limit_bytes).unwrap_or(u64::MAX);
+                let limit = u64::try_from(http.body_limit_bytes).unwrap_or(u64::MAX);
                 if declared_len.is_some_and(|n| n > limit) {
                     let reason = ReasonCode::BodyTooLarge;
-                    return Err(self.reject(id, reason, TOO_LARGE, Some(&facts), client, grpc));
+                    return Err(self.reject(reason, TOO_LARGE, Some(&facts), client));
                 }
             }
         }
@@ -199,16 +199,14 @@ impl Shared {
     /// Decides; tags the request, or returns the denial. Records either.
     fn decide_and_tag(
         &self,
-        id: DecisionId,
         facts: &HeaderFacts,
         client: Option<IpAddr>,
         parts: &mut Parts,
-        grpc: bool,
     ) -> Result<(), Box<Denial>> {
-        let now = (self.clock)();
-        match evaluate(id, &self.policy, facts, client, now, grpc) {
+        let now = (self.shared.clock)();
+        match evaluate(self.id, &self.policy, facts, client, now, self.grpc) {
             Ok(tags) => {
-                if let Some(sink) = &self.audit {
+                if let Some(sink) = &self.shared.audit {
                     sink.record(record::passed(&tags, facts, client, now));
                 }
                 tags.write_headers(&mut parts.headers);
@@ -216,7 +214,7 @@ impl Shared {
                 Ok(())
             }
             Err(denial) => {
-                if let Some(sink) = &self.audit {
+                if let Some(sink) = &self.shared.audit {
                     sink.record(record::denied(&denial, Some(facts), client, now));
                 }
                 Err(denial)
@@ -227,23 +225,26 @@ impl Shared {
     /// A rejection of malformed input, recorded.
     fn reject(
         &self,
-        id: DecisionId,
         reason: ReasonCode,
         detail: &str,
         facts: Option<&HeaderFacts>,
         client: Option<IpAddr>,
-        grpc: bool,
     ) -> Box<Denial> {
-        let denial = Denial::bad_input(id, reason, detail.to_owned(), &self.policy, grpc);
+        let denial = Denial::bad_input(self.id, reason, detail.to_owned(), &self.policy, self.grpc);
         tracing::info!(
             target: "tower_export_control::audit",
-            decision_id = %id,
+            decision_id = %self.id,
             outcome = "rejected",
             reason = reason.as_str(),
             "export decision"
         );
-        if let Some(sink) = &self.audit {
-            sink.record(record::denied(&denial, facts, client, (self.clock)()));
+        if let Some(sink) = &self.shared.audit {
+            sink.record(record::denied(
+                &denial,
+                facts,
+                client,
+                (self.shared.clock)(),
+            ));
         }
         Box::new(denial)
     }

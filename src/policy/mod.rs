@@ -5,6 +5,7 @@
 mod compile;
 mod decide;
 mod error;
+mod handle;
 mod http;
 mod model;
 mod rule;
@@ -17,6 +18,7 @@ use ipnetwork::IpNetwork;
 
 pub use decide::{Accelerators, Decision, DefaultRule, Facts, MAX_RULES, Outcome, decide};
 pub use error::{Location, PolicyError, Problem};
+pub use handle::PolicyHandle;
 pub use http::{HttpConfig, ProvisioningRoute};
 pub use rule::{Action, Rule};
 
