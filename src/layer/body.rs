@@ -10,41 +10,24 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 pin_project! {
-    /// The request body the inner service receives: the client's body
-    /// untouched, or, on provisioning routes, exactly the bytes the layer
-    /// read from it.
+    /// A body passed through, or bytes the layer holds.
+    #[project = KindProj]
     #[derive(Debug)]
-    pub struct RequestBody<B> {
-        #[pin]
-        kind: RequestKind<B>,
+    enum Kind<B> {
+        Passed { #[pin] body: B },
+        Held { data: Option<Bytes> },
     }
 }
 
-pin_project! {
-    #[project = RequestKindProj]
-    #[derive(Debug)]
-    enum RequestKind<B> {
-        Streaming { #[pin] body: B },
-        Buffered { data: Option<Bytes> },
-    }
-}
-
-impl<B> RequestBody<B> {
-    pub(crate) fn streaming(body: B) -> Self {
-        Self {
-            kind: RequestKind::Streaming { body },
-        }
-    }
-
-    pub(crate) fn buffered(data: Bytes) -> Self {
-        let data = (!data.is_empty()).then_some(data);
-        Self {
-            kind: RequestKind::Buffered { data },
+impl<B> Kind<B> {
+    fn held(data: Bytes) -> Self {
+        Kind::Held {
+            data: (!data.is_empty()).then_some(data),
         }
     }
 }
 
-impl<B: Body<Data = Bytes>> Body for RequestBody<B> {
+impl<B: Body<Data = Bytes>> Body for Kind<B> {
     type Data = Bytes;
     type Error = B::Error;
 
@@ -52,93 +35,98 @@ impl<B: Body<Data = Bytes>> Body for RequestBody<B> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
-        match self.project().kind.project() {
-            RequestKindProj::Streaming { body } => body.poll_frame(cx),
-            RequestKindProj::Buffered { data } => {
-                Poll::Ready(data.take().map(|d| Ok(Frame::data(d))))
-            }
+        match self.project() {
+            KindProj::Passed { body } => body.poll_frame(cx),
+            KindProj::Held { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        match &self.kind {
-            RequestKind::Streaming { body } => body.is_end_stream(),
-            RequestKind::Buffered { data } => data.is_none(),
+        match self {
+            Kind::Passed { body } => body.is_end_stream(),
+            Kind::Held { data } => data.is_none(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
-        match &self.kind {
-            RequestKind::Streaming { body } => body.size_hint(),
-            RequestKind::Buffered { data } => {
+        match self {
+            Kind::Passed { body } => body.size_hint(),
+            Kind::Held { data } => {
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
             }
         }
     }
 }
 
-pin_project! {
-    /// The response body: the inner service's, or a denial the layer wrote.
-    #[derive(Debug)]
-    pub struct ResponseBody<B> {
-        #[pin]
-        kind: ResponseKind<B>,
-    }
+macro_rules! wrapper_body {
+    ($(#[$doc:meta])* $name:ident) => {
+        pin_project! {
+            $(#[$doc])*
+            #[derive(Debug)]
+            pub struct $name<B> {
+                #[pin]
+                kind: Kind<B>,
+            }
+        }
+
+        impl<B: Body<Data = Bytes>> Body for $name<B> {
+            type Data = Bytes;
+            type Error = B::Error;
+
+            fn poll_frame(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+            ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+                self.project().kind.poll_frame(cx)
+            }
+
+            fn is_end_stream(&self) -> bool {
+                self.kind.is_end_stream()
+            }
+
+            fn size_hint(&self) -> SizeHint {
+                self.kind.size_hint()
+            }
+        }
+    };
 }
 
-pin_project! {
-    #[project = ResponseKindProj]
-    #[derive(Debug)]
-    enum ResponseKind<B> {
-        Inner { #[pin] body: B },
-        Denial { data: Option<Bytes> },
+wrapper_body! {
+    /// The request body the inner service receives: the client's body
+    /// untouched, or, on provisioning routes, exactly the bytes the layer
+    /// read from it.
+    RequestBody
+}
+
+wrapper_body! {
+    /// The response body: the inner service's, or a denial the layer wrote.
+    ResponseBody
+}
+
+impl<B> RequestBody<B> {
+    pub(crate) fn streaming(body: B) -> Self {
+        Self {
+            kind: Kind::Passed { body },
+        }
+    }
+
+    pub(crate) fn buffered(data: Bytes) -> Self {
+        Self {
+            kind: Kind::held(data),
+        }
     }
 }
 
 impl<B> ResponseBody<B> {
     pub(crate) fn inner(body: B) -> Self {
         Self {
-            kind: ResponseKind::Inner { body },
+            kind: Kind::Passed { body },
         }
     }
 
     pub(crate) fn denial(data: Bytes) -> Self {
-        let data = (!data.is_empty()).then_some(data);
         Self {
-            kind: ResponseKind::Denial { data },
-        }
-    }
-}
-
-impl<B: Body<Data = Bytes>> Body for ResponseBody<B> {
-    type Data = Bytes;
-    type Error = B::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
-        match self.project().kind.project() {
-            ResponseKindProj::Inner { body } => body.poll_frame(cx),
-            ResponseKindProj::Denial { data } => {
-                Poll::Ready(data.take().map(|d| Ok(Frame::data(d))))
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match &self.kind {
-            ResponseKind::Inner { body } => body.is_end_stream(),
-            ResponseKind::Denial { data } => data.is_none(),
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match &self.kind {
-            ResponseKind::Inner { body } => body.size_hint(),
-            ResponseKind::Denial { data } => {
-                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
-            }
+            kind: Kind::held(data),
         }
     }
 }
