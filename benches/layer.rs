@@ -15,7 +15,12 @@
 //!
 //! Every request carries a `ClientAddr`, looked up in a small IP table.
 // Benchmark setup: a panic is a broken benchmark.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::convert::Infallible;
 use std::future::Future;
