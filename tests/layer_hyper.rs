@@ -33,7 +33,13 @@ use tower_export_control::{ClientAddr, ExportControl, ExportControlLayer, Export
 /// The application: echoes the tags and `x-export-*` headers it received.
 async fn app(req: Request<RequestBody<Incoming>>) -> Result<Response<Full<Bytes>>, Infallible> {
     let (parts, body) = req.into_parts();
-    let body = body.collect().await.unwrap().to_bytes();
+    let collected = body.collect().await.unwrap();
+    let trailers: Option<Vec<String>> = collected.trailers().map(|t| {
+        t.iter()
+            .map(|(k, v)| format!("{k}: {}", v.to_str().unwrap()))
+            .collect()
+    });
+    let body = collected.to_bytes();
     let tags = parts.extensions.get::<ExportTags>().map(|t| {
         json!({
             "countries": t.countries.iter().map(|(c, s)| json!([c.as_str(), format!("{s:?}")])).collect::<Vec<_>>(),
@@ -53,6 +59,7 @@ async fn app(req: Request<RequestBody<Incoming>>) -> Result<Response<Full<Bytes>
         "tags": tags,
         "export_headers": export,
         "body_sha256": sha256_hex(&body),
+        "trailers": trailers,
     });
     Ok(Response::new(Full::new(Bytes::from(out.to_string()))))
 }
@@ -210,6 +217,33 @@ async fn without_client_addr_the_network_country_is_unknown() {
     )
     .await;
     assert_eq!(res.json()["export_headers"]["x-export-country"], "unknown");
+}
+
+#[tokio::test]
+async fn request_trailers_reach_the_handler_on_every_route() {
+    // A chunked body with a trailer: the layer reads a provisioning body in
+    // full, and must hand on its trailers with the bytes, as it does for
+    // bodies it streams.
+    let addr = serve(ExportControlLayer::new(policy()), true).await;
+    let json = br#"{"instance_type": "p5.48xlarge"}"#;
+    let body = [
+        format!("{:x}\r\n", json.len()).as_bytes(),
+        json,
+        b"\r\n0\r\nx-checksum: abc\r\n\r\n",
+    ]
+    .concat();
+    for path in ["/v1/instances", "/v1/other"] {
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: {addr}\r\nx-customer-country: US\r\n\
+             te: trailers\r\ntrailer: x-checksum\r\ntransfer-encoding: chunked"
+        );
+        let res = raw_request(US_PEER, addr, &head, &[&body]).await;
+        assert_eq!(res.status, StatusCode::OK, "{path}");
+        let v = res.json();
+        assert_eq!(v["tags"]["decision"], "allow", "{path}");
+        assert_eq!(v["body_sha256"], sha256_hex(json), "{path}");
+        assert_eq!(v["trailers"], json!(["x-checksum: abc"]), "{path}");
+    }
 }
 
 // ---------------------------------------------------------------------------

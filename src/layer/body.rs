@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
@@ -15,14 +16,15 @@ pin_project! {
     #[derive(Debug)]
     enum Kind<B> {
         Passed { #[pin] body: B },
-        Held { data: Option<Bytes> },
+        Held { data: Option<Bytes>, trailers: Option<HeaderMap> },
     }
 }
 
 impl<B> Kind<B> {
-    fn held(data: Bytes) -> Self {
+    fn held(data: Bytes, trailers: Option<HeaderMap>) -> Self {
         Kind::Held {
             data: (!data.is_empty()).then_some(data),
+            trailers,
         }
     }
 }
@@ -37,21 +39,26 @@ impl<B: Body<Data = Bytes>> Body for Kind<B> {
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         match self.project() {
             KindProj::Passed { body } => body.poll_frame(cx),
-            KindProj::Held { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
+            KindProj::Held { data, trailers } => Poll::Ready(
+                data.take()
+                    .map(Frame::data)
+                    .or_else(|| trailers.take().map(Frame::trailers))
+                    .map(Ok),
+            ),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
             Kind::Passed { body } => body.is_end_stream(),
-            Kind::Held { data } => data.is_none(),
+            Kind::Held { data, trailers } => data.is_none() && trailers.is_none(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
             Kind::Passed { body } => body.size_hint(),
-            Kind::Held { data } => {
+            Kind::Held { data, .. } => {
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
             }
         }
@@ -110,9 +117,11 @@ impl<B> RequestBody<B> {
         }
     }
 
-    pub(crate) fn buffered(data: Bytes) -> Self {
+    /// The bytes read from a provisioning body, and its trailers, if it
+    /// had any.
+    pub(crate) fn buffered(data: Bytes, trailers: Option<HeaderMap>) -> Self {
         Self {
-            kind: Kind::held(data),
+            kind: Kind::held(data, trailers),
         }
     }
 }
@@ -126,7 +135,7 @@ impl<B> ResponseBody<B> {
 
     pub(crate) fn denial(data: Bytes) -> Self {
         Self {
-            kind: Kind::held(data),
+            kind: Kind::held(data, None),
         }
     }
 }

@@ -114,8 +114,12 @@ where
             let reject = |reason, detail, facts: &HeaderFacts| {
                 *cx.reject(reason, detail, Some(facts), client)
             };
-            let bytes = match Limited::new(body, limit).collect().await {
-                Ok(collected) => collected.to_bytes(),
+            let (bytes, trailers) = match Limited::new(body, limit).collect().await {
+                // Trailers travel on with the bytes, as on a streamed body.
+                Ok(collected) => {
+                    let trailers = collected.trailers().cloned();
+                    (collected.to_bytes(), trailers)
+                }
                 Err(e) if e.is::<http_body_util::LengthLimitError>() => {
                     return Err(reject(ReasonCode::BodyTooLarge, TOO_LARGE, &facts));
                 }
@@ -135,7 +139,7 @@ where
             }
             cx.decide_and_tag(&facts, client, &mut parts)
                 .map_err(|d| *d)?;
-            let req = Request::from_parts(parts, RequestBody::buffered(bytes));
+            let req = Request::from_parts(parts, RequestBody::buffered(bytes, trailers));
             Ok(inner.call(req).await)
         };
         ResponseFuture::reading(Box::pin(future), make_denial)
