@@ -125,15 +125,15 @@ async fn echo(
         .collect();
     let tags = tags.map(|Extension(t)| {
         json!({
-            "countries": t.countries.iter().map(|(c, s)| json!({"country": c, "source": format!("{s:?}").to_lowercase()})).collect::<Vec<_>>(),
-            "country_groups": t.country_groups,
-            "accelerator_class": t.accelerator_class,
-            "instance_type": t.instance_type,
-            "instance_count": t.instance_count,
-            "accelerators": t.accelerators,
-            "decision": t.decision.as_str(),
-            "rules": t.rules,
-            "license_id": t.license_id,
+            "countries": t.countries().map(|(c, s)| json!({"country": c, "source": format!("{s:?}").to_lowercase()})).collect::<Vec<_>>(),
+            "country_groups": t.country_groups().collect::<Vec<_>>(),
+            "accelerator_class": t.accelerator_class(),
+            "instance_type": t.instance_type(),
+            "instance_count": t.instance_count(),
+            "accelerators": t.accelerators(),
+            "decision": t.decision().as_str(),
+            "rules": t.rules().collect::<Vec<_>>(),
+            "license_id": t.license_id(),
         })
     });
     Json(json!({

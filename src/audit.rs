@@ -37,9 +37,24 @@ impl DecisionId {
     }
 }
 
+impl DecisionId {
+    /// The 32 lower-case hex digits, without allocating.
+    pub fn to_hex(self) -> [u8; 32] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [b'0'; 32];
+        for (i, slot) in out.iter_mut().enumerate() {
+            let shift = 4 * (31 - i);
+            let nibble = (self.0 >> shift) & 0xf;
+            *slot = DIGITS.get(nibble as usize).copied().unwrap_or(b'0');
+        }
+        out
+    }
+}
+
 impl fmt::Display for DecisionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:032x}", self.0)
+        let hex = self.to_hex();
+        f.write_str(std::str::from_utf8(&hex).unwrap_or_default())
     }
 }
 

@@ -60,17 +60,17 @@ async fn echo(
     }
     let tags = tags.map(|Extension(t)| {
         json!({
-            "countries": t.countries.iter().map(|(c, s)| json!([c.as_str(), format!("{s:?}")])).collect::<Vec<_>>(),
-            "country_groups": t.country_groups,
-            "accelerator_class": t.accelerator_class.as_str(),
-            "instance_type": t.instance_type,
-            "instance_count": t.instance_count,
-            "accelerators": t.accelerators,
-            "decision": t.decision.as_str(),
-            "reason": t.reason.map(ReasonCode::as_str),
-            "license_id": t.license_id,
-            "policy": t.policy,
-            "decision_id": t.decision_id.to_string(),
+            "countries": t.countries().map(|(c, s)| json!([c.as_str(), format!("{s:?}")])).collect::<Vec<_>>(),
+            "country_groups": t.country_groups().collect::<Vec<_>>(),
+            "accelerator_class": t.accelerator_class().as_str(),
+            "instance_type": t.instance_type(),
+            "instance_count": t.instance_count(),
+            "accelerators": t.accelerators(),
+            "decision": t.decision().as_str(),
+            "reason": t.reason().map(ReasonCode::as_str),
+            "license_id": t.license_id(),
+            "policy": t.policy().digest(),
+            "decision_id": t.decision_id().to_string(),
         })
     });
     Json(json!({

@@ -93,19 +93,18 @@ async fn create_instance(
         .collect();
     export_metadata.sort();
     // The decision id is checked against the typed tags, then left out.
-    let id = format!("x-export-decision-id={}", tags.decision_id);
+    let id = format!("x-export-decision-id={}", tags.decision_id());
     let at = export_metadata.iter().position(|m| *m == id);
     export_metadata.remove(at.ok_or_else(|| Status::internal("no decision id"))?);
     Ok(tonic::Response::new(CreateInstanceReply {
         name: req.into_inner().name,
-        decision: tags.decision.as_str().to_owned(),
-        accelerator_class: tags.accelerator_class.as_str().to_owned(),
+        decision: tags.decision().as_str().to_owned(),
+        accelerator_class: tags.accelerator_class().as_str().to_owned(),
         countries: tags
-            .countries
-            .iter()
+            .countries()
             .map(|(c, s)| format!("{c}:{s:?}"))
             .collect(),
-        license_id: tags.license_id,
+        license_id: tags.license_id().map(str::to_owned),
         export_metadata,
     }))
 }

@@ -42,10 +42,10 @@ async fn app(req: Request<RequestBody<Incoming>>) -> Result<Response<Full<Bytes>
     let body = collected.to_bytes();
     let tags = parts.extensions.get::<ExportTags>().map(|t| {
         json!({
-            "countries": t.countries.iter().map(|(c, s)| json!([c.as_str(), format!("{s:?}")])).collect::<Vec<_>>(),
-            "decision": t.decision.as_str(),
-            "license_id": t.license_id,
-            "accelerator_class": t.accelerator_class.as_str(),
+            "countries": t.countries().map(|(c, s)| json!([c.as_str(), format!("{s:?}")])).collect::<Vec<_>>(),
+            "decision": t.decision().as_str(),
+            "license_id": t.license_id(),
+            "accelerator_class": t.accelerator_class().as_str(),
         })
     });
     let export: serde_json::Map<String, Value> = parts

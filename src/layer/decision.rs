@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::denial::Denial;
@@ -16,7 +17,7 @@ use crate::{Facts, Policy, ReasonCode, decide};
 /// request to pass on.
 pub(crate) fn evaluate(
     id: DecisionId,
-    policy: &Policy,
+    policy: &Arc<Policy>,
     facts: &HeaderFacts,
     client: Option<IpAddr>,
     now: SystemTime,
@@ -34,18 +35,25 @@ pub(crate) fn evaluate(
     match d.outcome() {
         Outcome::Allow => {
             record(id, &d, "allow", None);
-            Ok(ExportTags::new(id, &d, TagDecision::Allow, None, None))
+            Ok(ExportTags::new(
+                id,
+                policy,
+                &d,
+                TagDecision::Allow,
+                None,
+                None,
+            ))
         }
         Outcome::Deny => {
             let reason = d.reason().unwrap_or(ReasonCode::Embargoed);
-            block(id, &d, reason, detail(&d, reason), grpc)
+            block(id, policy, &d, reason, detail(&d, reason), grpc)
         }
         Outcome::RequireLicense => {
             let reason = d.reason().unwrap_or(ReasonCode::LicenseRequired);
             let (Some(token), Some(requirement)) =
                 (facts.license.as_deref(), d.license_requirement())
             else {
-                return block(id, &d, reason, detail(&d, reason), grpc);
+                return block(id, policy, &d, reason, detail(&d, reason), grpc);
             };
             let customer = facts.customer_id.as_deref();
             match policy
@@ -57,6 +65,7 @@ pub(crate) fn evaluate(
                     record(id, &d, "allow-licensed", Some(&jti));
                     Ok(ExportTags::new(
                         id,
+                        policy,
                         &d,
                         TagDecision::AllowLicensed,
                         None,
@@ -69,7 +78,7 @@ pub(crate) fn evaluate(
                         detail(&d, reason),
                         denial.detail()
                     );
-                    block(id, &d, denial.reason(), why, grpc)
+                    block(id, policy, &d, denial.reason(), why, grpc)
                 }
             }
         }
@@ -79,6 +88,7 @@ pub(crate) fn evaluate(
 /// Denies, or in report-only mode passes on tagged `report-only-deny`.
 fn block(
     id: DecisionId,
+    policy: &Arc<Policy>,
     d: &Decision<'_>,
     reason: ReasonCode,
     detail: String,
@@ -95,6 +105,7 @@ fn block(
         );
         return Ok(ExportTags::new(
             id,
+            policy,
             d,
             TagDecision::ReportOnlyDeny,
             Some(reason),

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use super::denial::Denial;
 use super::read::HeaderFacts;
-use super::tags::{CountrySource, ExportTags, TagDecision};
+use super::tags::{ExportTags, TagDecision};
 use crate::audit::{AuditOutcome, AuditRecord, unix_ms};
 
 pub(crate) fn passed(
@@ -14,32 +14,26 @@ pub(crate) fn passed(
     client: Option<IpAddr>,
     now: SystemTime,
 ) -> AuditRecord {
-    let country = |src| {
-        tags.countries
-            .iter()
-            .find(|(_, s)| *s == src)
-            .map(|(c, _)| *c)
-    };
     AuditRecord {
-        decision_id: tags.decision_id,
+        decision_id: tags.decision_id(),
         time_unix_ms: unix_ms(now),
-        outcome: match tags.decision {
+        outcome: match tags.decision() {
             TagDecision::Allow => AuditOutcome::Allow,
             TagDecision::AllowLicensed => AuditOutcome::AllowLicensed,
             TagDecision::ReportOnlyDeny => AuditOutcome::ReportOnlyDeny,
         },
-        reason: tags.reason,
+        reason: tags.reason(),
         customer_id: facts.customer_id.clone(),
-        country: country(CountrySource::Declared),
-        headquarters: country(CountrySource::Headquarters),
-        network_country: country(CountrySource::Network),
+        country: tags.declared_country(),
+        headquarters: tags.headquarters(),
+        network_country: tags.network_country(),
         client_ip: client,
-        instance_type: tags.instance_type.clone(),
-        instance_count: Some(tags.instance_count),
-        accelerator_class: Some(tags.accelerator_class),
-        rules: tags.rules.clone(),
-        license_id: tags.license_id.clone(),
-        policy: tags.policy.clone(),
+        instance_type: tags.instance_type().map(str::to_owned),
+        instance_count: Some(tags.instance_count()),
+        accelerator_class: Some(tags.accelerator_class()),
+        rules: tags.rules().map(str::to_owned).collect(),
+        license_id: tags.license_id().map(str::to_owned),
+        policy: tags.policy().digest().to_owned(),
     }
 }
 

@@ -1,12 +1,14 @@
 //! Tags: the typed extension and `x-export-*` headers on requests passed on.
 
-use std::fmt::Write as _;
+use std::fmt;
+use std::sync::Arc;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::audit::DecisionId;
-use crate::policy::Decision;
-use crate::{AcceleratorClass, CountryCode, ReasonCode};
+use crate::jurisdiction::{CODE_SPACE, CountryGroups, GroupSet};
+use crate::policy::{DecidingRules, Decision};
+use crate::{AcceleratorClass, CountryCode, Policy, ReasonCode};
 
 /// `x-export-country`: the declared country, else the network country, else
 /// `unknown`.
@@ -57,106 +59,171 @@ pub enum CountrySource {
 }
 
 /// The typed tags the layer puts into the extensions of every request it
-/// passes on.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// passes on. Cheap to make: it shares the policy's strings rather than
+/// copying them.
+#[derive(Clone)]
 pub struct ExportTags {
-    /// The decision id, as in the audit record.
-    pub decision_id: DecisionId,
-    /// Each known country with its source.
-    pub countries: Vec<(CountryCode, CountrySource)>,
-    /// The groups of the declared and network countries, sorted.
-    pub country_groups: Vec<String>,
-    /// The groups of the headquarters country, sorted.
-    pub headquarters_groups: Vec<String>,
-    /// The accelerator class (`none` when the request names no instance type).
-    pub accelerator_class: AcceleratorClass,
-    /// The instance type, if named.
-    pub instance_type: Option<String>,
-    /// Instances requested.
-    pub instance_count: u32,
-    /// Accelerators requested (count × per instance), when known.
-    pub accelerators: Option<u64>,
-    /// How it was decided.
-    pub decision: TagDecision,
-    /// The reason it would have been denied (report-only), if any.
-    pub reason: Option<ReasonCode>,
-    /// The rules that decided.
-    pub rules: Vec<String>,
-    /// The `jti` of the license used.
-    pub license_id: Option<String>,
-    /// The policy digest (`sha256:…`).
-    pub policy: String,
+    decision_id: DecisionId,
+    policy: Arc<Policy>,
+    declared: Option<CountryCode>,
+    network: Option<CountryCode>,
+    headquarters: Option<CountryCode>,
+    accelerator_class: AcceleratorClass,
+    instance_type: Option<String>,
+    instance_count: u32,
+    accelerators: Option<u64>,
+    decision: TagDecision,
+    reason: Option<ReasonCode>,
+    rules: DecidingRules,
+    license_id: Option<String>,
 }
 
 impl ExportTags {
     pub(crate) fn new(
         decision_id: DecisionId,
+        policy: &Arc<Policy>,
         d: &Decision<'_>,
         decision: TagDecision,
         reason: Option<ReasonCode>,
         license_id: Option<String>,
     ) -> Self {
         let f = d.facts();
-        let groups = d.policy().country_groups();
-        let countries = [
-            (f.declared_country, CountrySource::Declared),
-            (f.network_country, CountrySource::Network),
-            (f.headquarters, CountrySource::Headquarters),
-        ]
-        .into_iter()
-        .filter_map(|(c, s)| c.map(|c| (c, s)))
-        .collect();
         let acc = d.accelerators();
         Self {
             decision_id,
-            countries,
-            country_groups: groups
-                .names(d.location_groups())
-                .map(str::to_owned)
-                .collect(),
-            headquarters_groups: groups
-                .names(d.headquarters_groups())
-                .map(str::to_owned)
-                .collect(),
+            policy: Arc::clone(policy),
+            declared: f.declared_country,
+            network: f.network_country,
+            headquarters: f.headquarters,
             accelerator_class: acc.class,
             instance_type: acc.instance_type.map(str::to_owned),
             instance_count: acc.instance_count,
             accelerators: acc.chips_per_instance().map(|_| acc.total()),
             decision,
             reason,
-            rules: d.deciding_rules().map(str::to_owned).collect(),
+            rules: d.deciding_rule_set(),
             license_id,
-            policy: d.policy().digest().to_owned(),
         }
+    }
+
+    /// The decision id, as in the audit record and `x-export-decision-id`.
+    pub fn decision_id(&self) -> DecisionId {
+        self.decision_id
+    }
+
+    /// How the request was decided.
+    pub fn decision(&self) -> TagDecision {
+        self.decision
+    }
+
+    /// The reason it would have been denied (report-only), if any.
+    pub fn reason(&self) -> Option<ReasonCode> {
+        self.reason
     }
 
     /// The country for `x-export-country`: declared, else network.
     pub fn country(&self) -> Option<CountryCode> {
-        let find = |src| {
-            self.countries
-                .iter()
-                .find(|(_, s)| *s == src)
-                .map(|(c, _)| *c)
-        };
-        find(CountrySource::Declared).or_else(|| find(CountrySource::Network))
+        self.declared.or(self.network)
+    }
+
+    /// The declared country.
+    pub fn declared_country(&self) -> Option<CountryCode> {
+        self.declared
+    }
+
+    /// The country of the client address.
+    pub fn network_country(&self) -> Option<CountryCode> {
+        self.network
+    }
+
+    /// The headquarters country.
+    pub fn headquarters(&self) -> Option<CountryCode> {
+        self.headquarters
+    }
+
+    /// Each known country with its source.
+    pub fn countries(&self) -> impl Iterator<Item = (CountryCode, CountrySource)> + '_ {
+        [
+            (self.declared, CountrySource::Declared),
+            (self.network, CountrySource::Network),
+            (self.headquarters, CountrySource::Headquarters),
+        ]
+        .into_iter()
+        .filter_map(|(c, s)| c.map(|c| (c, s)))
+    }
+
+    /// The groups of the declared and network countries, sorted.
+    pub fn country_groups(&self) -> impl Iterator<Item = &str> + '_ {
+        let groups = self.policy.country_groups();
+        groups.names(self.location_groups())
+    }
+
+    /// The groups of the headquarters country, sorted.
+    pub fn headquarters_groups(&self) -> impl Iterator<Item = &str> + '_ {
+        let groups = self.policy.country_groups();
+        let set = self
+            .headquarters
+            .map(|c| groups.groups_of(c))
+            .unwrap_or_default();
+        groups.names(set)
+    }
+
+    fn location_groups(&self) -> GroupSet {
+        let groups = self.policy.country_groups();
+        let of = |c: Option<CountryCode>| c.map(|c| groups.groups_of(c)).unwrap_or_default();
+        of(self.declared).union(of(self.network))
+    }
+
+    /// The accelerator class (`none` when the request names no instance
+    /// type, `unknown` when the catalog does not know it).
+    pub fn accelerator_class(&self) -> AcceleratorClass {
+        self.accelerator_class
+    }
+
+    /// The instance type, if named.
+    pub fn instance_type(&self) -> Option<&str> {
+        self.instance_type.as_deref()
+    }
+
+    /// Instances requested.
+    pub fn instance_count(&self) -> u32 {
+        self.instance_count
+    }
+
+    /// Accelerators requested (count × per instance), when known.
+    pub fn accelerators(&self) -> Option<u64> {
+        self.accelerators
+    }
+
+    /// The rules (and policy defaults) that decided.
+    pub fn rules(&self) -> impl Iterator<Item = &str> + '_ {
+        self.rules.ids(&self.policy)
+    }
+
+    /// The `jti` of the license used.
+    pub fn license_id(&self) -> Option<&str> {
+        self.license_id.as_deref()
+    }
+
+    /// The policy decided by.
+    pub fn policy(&self) -> &Arc<Policy> {
+        &self.policy
     }
 
     /// Writes the `x-export-*` headers.
     pub(crate) fn write_headers(&self, headers: &mut HeaderMap) {
+        headers.reserve(6);
+        let values = &self.policy.tag_values;
         let country = self.country();
-        let country = country.as_ref().map_or("unknown", CountryCode::as_str);
-        headers.insert(
-            COUNTRY,
-            HeaderValue::from_str(country).unwrap_or(HeaderValue::from_static("unknown")),
-        );
-        let mut groups = String::new();
-        for (i, g) in self.country_groups.iter().enumerate() {
-            if i > 0 {
-                groups.push(',');
+        headers.insert(COUNTRY, values.country(country));
+        let groups = match (self.declared, self.network) {
+            (Some(a), Some(b)) if a != b => {
+                let names: Vec<&str> = self.country_groups().collect();
+                HeaderValue::from_str(&names.join(",")).ok()
             }
-            let _ = write!(groups, "{g}");
-        }
-        if let Ok(v) = HeaderValue::from_str(&groups) {
+            _ => Some(values.groups(country)),
+        };
+        if let Some(v) = groups {
             headers.insert(COUNTRY_GROUPS, v);
         }
         headers.insert(
@@ -164,7 +231,7 @@ impl ExportTags {
             HeaderValue::from_static(self.accelerator_class.as_str()),
         );
         headers.insert(DECISION, HeaderValue::from_static(self.decision.as_str()));
-        if let Ok(v) = HeaderValue::from_str(&self.decision_id.to_string()) {
+        if let Ok(v) = HeaderValue::from_bytes(&self.decision_id.to_hex()) {
             headers.insert(DECISION_ID, v);
         }
         if let Some(v) = self
@@ -174,5 +241,70 @@ impl ExportTags {
         {
             headers.insert(LICENSE_ID, v);
         }
+    }
+}
+
+impl fmt::Debug for ExportTags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExportTags")
+            .field("decision_id", &self.decision_id)
+            .field("decision", &self.decision)
+            .field("reason", &self.reason)
+            .field("countries", &self.countries().collect::<Vec<_>>())
+            .field("country_groups", &self.country_groups().collect::<Vec<_>>())
+            .field("accelerator_class", &self.accelerator_class)
+            .field("instance_type", &self.instance_type)
+            .field("instance_count", &self.instance_count)
+            .field("rules", &self.rules().collect::<Vec<_>>())
+            .field("license_id", &self.license_id)
+            .field("policy", &self.policy.digest())
+            .finish()
+    }
+}
+
+/// Header values that depend only on the policy, made once per policy so
+/// tagging a request copies no strings: per country, its code and the
+/// names of its groups.
+#[derive(Clone, Debug)]
+pub(crate) struct TagValues {
+    country: Vec<HeaderValue>,
+    groups: Vec<HeaderValue>,
+}
+
+impl TagValues {
+    pub(crate) fn new(groups: &CountryGroups) -> Self {
+        let mut country = vec![HeaderValue::from_static("unknown"); CODE_SPACE];
+        let mut names = vec![HeaderValue::from_static(""); CODE_SPACE];
+        for c in CountryCode::all() {
+            if let (Some(slot), Ok(v)) = (
+                country.get_mut(c.index()),
+                HeaderValue::from_str(c.as_str()),
+            ) {
+                *slot = v;
+            }
+            let joined: Vec<&str> = groups.names(groups.groups_of(c)).collect();
+            if let (Some(slot), Ok(v)) = (
+                names.get_mut(c.index()),
+                HeaderValue::from_str(&joined.join(",")),
+            ) {
+                *slot = v;
+            }
+        }
+        Self {
+            country,
+            groups: names,
+        }
+    }
+
+    fn country(&self, c: Option<CountryCode>) -> HeaderValue {
+        c.and_then(|c| self.country.get(c.index()))
+            .cloned()
+            .unwrap_or(HeaderValue::from_static("unknown"))
+    }
+
+    fn groups(&self, c: Option<CountryCode>) -> HeaderValue {
+        c.and_then(|c| self.groups.get(c.index()))
+            .cloned()
+            .unwrap_or(HeaderValue::from_static(""))
     }
 }

@@ -18,6 +18,7 @@ use super::rule::{Action, ClassSet, CountryCondition, CountrySet, Rule};
 use super::{Defaults, MAX_RULES, Mode, Policy, UnknownInstanceType};
 use crate::accelerator::{Catalog, ChipSpec, InstanceSpec, Regime};
 use crate::jurisdiction::{CountryGroups, GroupSet, IpTable, MAX_GROUPS};
+use crate::layer::TagValues;
 use crate::license::{LicenseConfig, LicenseVerifier};
 use crate::{AcceleratorClass, CountryCode, ReasonCode};
 
@@ -199,6 +200,7 @@ pub(super) fn compile(
     let http = compile_http(&cx, raw.http.as_ref())?;
     let (license, license_verifier) = compile_license(&cx, raw.license, base_dir.as_deref())?;
 
+    let tag_values = TagValues::new(&groups);
     Ok(Policy {
         name: meta.name.clone(),
         description: meta.description.clone(),
@@ -217,6 +219,7 @@ pub(super) fn compile(
         ip_table_files,
         ip_table: Arc::new(ip_table),
         http,
+        tag_values,
     })
 }
 

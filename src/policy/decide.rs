@@ -84,7 +84,7 @@ impl DefaultRule {
 /// The most rules a policy may have (the decision keeps them as bits).
 pub const MAX_RULES: usize = 256;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 struct RuleBits([u64; MAX_RULES / 64]);
 
 impl RuleBits {
@@ -140,6 +140,34 @@ impl<'a> Accelerators<'a> {
     }
 }
 
+/// The rules (and policy default) that decided, as a compact `Copy` set;
+/// [`DecidingRules::ids`] names them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct DecidingRules {
+    rules: RuleBits,
+    default_rule: Option<DefaultRule>,
+}
+
+impl DecidingRules {
+    /// The ids of the rules, then the default, as `policy` names them (the
+    /// policy the decision was made with).
+    pub fn ids<'p>(&self, policy: &'p Policy) -> impl Iterator<Item = &'p str> + use<'p> {
+        let rules = self.rules;
+        policy
+            .rules
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| rules.contains(*i))
+            .map(|(_, r)| r.id())
+            .chain(self.default_rule.map(DefaultRule::as_str))
+    }
+
+    /// Whether no rule and no default decided.
+    pub fn is_empty(&self) -> bool {
+        self.rules == RuleBits::default() && self.default_rule.is_none()
+    }
+}
+
 /// What [`decide`] concluded, and why.
 #[derive(Clone, Copy, Debug)]
 pub struct Decision<'a> {
@@ -186,12 +214,16 @@ impl<'a> Decision<'a> {
 
     /// The ids of the rules (and policy defaults) that decided: those whose
     /// action is the outcome. Empty when nothing matched.
-    pub fn deciding_rules(&self) -> impl Iterator<Item = &'a str> + '_ {
-        let rules = self.policy.rules.iter().enumerate();
-        rules
-            .filter(|(i, _)| self.rules.contains(*i))
-            .map(|(_, r)| r.id())
-            .chain(self.default_rule.map(DefaultRule::as_str))
+    pub fn deciding_rules(&self) -> impl Iterator<Item = &'a str> + use<'a> {
+        self.deciding_rule_set().ids(self.policy)
+    }
+
+    /// The deciding rules as a compact set, to keep beyond the decision.
+    pub fn deciding_rule_set(&self) -> DecidingRules {
+        DecidingRules {
+            rules: self.rules,
+            default_rule: self.default_rule,
+        }
     }
 
     /// The policy default that decided, if one did.

@@ -16,7 +16,9 @@ use std::sync::Arc;
 
 use ipnetwork::IpNetwork;
 
-pub use decide::{Accelerators, Decision, DefaultRule, Facts, MAX_RULES, Outcome, decide};
+pub use decide::{
+    Accelerators, DecidingRules, Decision, DefaultRule, Facts, MAX_RULES, Outcome, decide,
+};
 pub use error::{Location, PolicyError, Problem};
 pub use handle::PolicyHandle;
 pub use http::{HttpConfig, ProvisioningRoute};
@@ -25,6 +27,7 @@ pub use rule::{Action, Rule};
 use crate::AcceleratorClass;
 use crate::accelerator::{Catalog, Regime};
 use crate::jurisdiction::{CountryGroups, IpTable};
+use crate::layer::TagValues;
 use crate::license::{LicenseConfig, LicenseVerifier};
 use rule::ClassSet;
 
@@ -97,6 +100,7 @@ pub struct Policy {
     pub(crate) ip_table_files: Vec<PathBuf>,
     pub(crate) ip_table: Arc<IpTable>,
     pub(crate) http: HttpConfig,
+    pub(crate) tag_values: TagValues,
 }
 
 impl Policy {
