@@ -50,12 +50,11 @@ pub(crate) fn evaluate(
         }
         Outcome::RequireLicense => {
             let reason = d.reason().unwrap_or(ReasonCode::LicenseRequired);
-            let (Some(token), Some(requirement)) =
-                (facts.license.as_deref(), d.license_requirement())
+            let (Some(token), Some(requirement)) = (facts.license(), d.license_requirement())
             else {
                 return block(id, policy, &d, reason, detail(&d, reason), grpc);
             };
-            let customer = facts.customer_id.as_deref();
+            let customer = facts.customer_id();
             match policy
                 .license_verifier()
                 .check(token, customer, &requirement, now)

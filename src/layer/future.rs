@@ -21,7 +21,6 @@ pin_project! {
     pub struct ResponseFuture<F: Future> {
         #[pin]
         kind: Kind<F>,
-        make_denial: Arc<dyn MakeDenialResponse>,
     }
 }
 
@@ -29,16 +28,15 @@ pin_project! {
     #[project = KindProj]
     enum Kind<F: Future> {
         Inner { #[pin] future: F },
-        Reading { future: Reading<F::Output> },
-        Denied { denial: Option<Denial> },
+        Reading { future: Reading<F::Output>, make_denial: Arc<dyn MakeDenialResponse> },
+        Denied { denial: Option<Denial>, make_denial: Arc<dyn MakeDenialResponse> },
     }
 }
 
 impl<F: Future> ResponseFuture<F> {
-    pub(crate) fn inner(future: F, make_denial: Arc<dyn MakeDenialResponse>) -> Self {
+    pub(crate) fn inner(future: F) -> Self {
         Self {
             kind: Kind::Inner { future },
-            make_denial,
         }
     }
 
@@ -47,8 +45,10 @@ impl<F: Future> ResponseFuture<F> {
         make_denial: Arc<dyn MakeDenialResponse>,
     ) -> Self {
         Self {
-            kind: Kind::Reading { future },
-            make_denial,
+            kind: Kind::Reading {
+                future,
+                make_denial,
+            },
         }
     }
 
@@ -56,8 +56,8 @@ impl<F: Future> ResponseFuture<F> {
         Self {
             kind: Kind::Denied {
                 denial: Some(denial),
+                make_denial,
             },
-            make_denial,
         }
     }
 }
@@ -75,16 +75,21 @@ where
     type Output = Result<Response<ResponseBody<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
         let wrap = |r: Response<B>| r.map(ResponseBody::inner);
-        match this.kind.project() {
+        match self.project().kind.project() {
             KindProj::Inner { future } => future.poll(cx).map_ok(wrap),
-            KindProj::Reading { future } => match ready!(future.as_mut().poll(cx)) {
+            KindProj::Reading {
+                future,
+                make_denial,
+            } => match ready!(future.as_mut().poll(cx)) {
                 Ok(output) => Poll::Ready(output.map(wrap)),
-                Err(denial) => Poll::Ready(Ok(render(denial, &**this.make_denial))),
+                Err(denial) => Poll::Ready(Ok(render(denial, &**make_denial))),
             },
-            KindProj::Denied { denial } => match denial.take() {
-                Some(denial) => Poll::Ready(Ok(render(denial, &**this.make_denial))),
+            KindProj::Denied {
+                denial,
+                make_denial,
+            } => match denial.take() {
+                Some(denial) => Poll::Ready(Ok(render(denial, &**make_denial))),
                 // Polled after completion: never resolve again.
                 None => Poll::Pending,
             },

@@ -14,10 +14,26 @@ pub(crate) const MAX_COUNT: u32 = 100_000;
 pub(crate) struct HeaderFacts {
     pub(crate) declared: Option<CountryCode>,
     pub(crate) headquarters: Option<CountryCode>,
-    pub(crate) customer_id: Option<String>,
+    /// Validated as 1–128 visible ASCII characters.
+    customer_id: Option<HeaderValue>,
     pub(crate) instance_type: Option<String>,
     pub(crate) count: Option<u32>,
-    pub(crate) license: Option<String>,
+    /// Kept as the header value: no copy of the token per request.
+    license: Option<HeaderValue>,
+}
+
+impl HeaderFacts {
+    /// The customer id.
+    pub(crate) fn customer_id(&self) -> Option<&str> {
+        self.customer_id.as_ref().and_then(|v| v.to_str().ok())
+    }
+
+    /// The license token; a value that is not UTF-8 stays present (so the
+    /// request is `license_invalid`, not `license_required`).
+    pub(crate) fn license(&self) -> Option<&str> {
+        let v = self.license.as_ref()?;
+        Some(std::str::from_utf8(v.as_bytes()).unwrap_or("\u{fffd}"))
+    }
 }
 
 /// The one value of a header that must appear at most once.
@@ -39,9 +55,8 @@ fn country(v: Option<&HeaderValue>) -> Result<Option<CountryCode>, ReasonCode> {
 }
 
 /// 1–128 visible ASCII characters.
-fn visible_ascii(bytes: &[u8]) -> Option<String> {
-    let ok = (1..=128).contains(&bytes.len()) && bytes.iter().all(|b| (0x21..=0x7e).contains(b));
-    ok.then(|| String::from_utf8_lossy(bytes).into_owned())
+fn visible_ascii(bytes: &[u8]) -> bool {
+    (1..=128).contains(&bytes.len()) && bytes.iter().all(|b| (0x21..=0x7e).contains(b))
 }
 
 pub(crate) fn parse_count(s: &str) -> Result<u32, ReasonCode> {
@@ -59,10 +74,17 @@ pub(crate) fn read_headers(
     let declared = country(single(headers, &cfg.country_header)?)?;
     let headquarters = country(single(headers, &cfg.headquarters_header)?)?;
     let customer_id = single(headers, &cfg.customer_id_header)?
-        .map(|v| visible_ascii(v.as_bytes()).ok_or(ReasonCode::InvalidCustomerId))
+        .map(|v| {
+            let ok = visible_ascii(v.as_bytes());
+            ok.then(|| v.clone()).ok_or(ReasonCode::InvalidCustomerId)
+        })
         .transpose()?;
     let instance_type = single(headers, &cfg.instance_type_header)?
-        .map(|v| visible_ascii(v.as_bytes()).ok_or(ReasonCode::InstanceTypeMissing))
+        .map(|v| {
+            let ok = visible_ascii(v.as_bytes());
+            let owned = || String::from_utf8_lossy(v.as_bytes()).into_owned();
+            ok.then(owned).ok_or(ReasonCode::InstanceTypeMissing)
+        })
         .transpose()?;
     let count = single(headers, &cfg.instance_count_header)?
         .map(|v| {
@@ -71,8 +93,7 @@ pub(crate) fn read_headers(
                 .and_then(parse_count)
         })
         .transpose()?;
-    let license = single(headers, &cfg.license_header)?
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let license = single(headers, &cfg.license_header)?.cloned();
     Ok(HeaderFacts {
         declared,
         headquarters,

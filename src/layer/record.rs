@@ -23,7 +23,7 @@ pub(crate) fn passed(
             TagDecision::ReportOnlyDeny => AuditOutcome::ReportOnlyDeny,
         },
         reason: tags.reason(),
-        customer_id: facts.customer_id.clone(),
+        customer_id: facts.customer_id().map(str::to_owned),
         country: tags.declared_country(),
         headquarters: tags.headquarters(),
         network_country: tags.network_country(),
@@ -53,7 +53,7 @@ pub(crate) fn denied(
         time_unix_ms: unix_ms(now),
         outcome,
         reason: Some(denial.reason),
-        customer_id: facts.and_then(|f| f.customer_id.clone()),
+        customer_id: facts.and_then(|f| f.customer_id()).map(str::to_owned),
         country: denial.country.or_else(|| facts.and_then(|f| f.declared)),
         headquarters: denial
             .headquarters

@@ -83,7 +83,7 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let make_denial = Arc::clone(&self.shared.make_denial);
+        let make_denial = || Arc::clone(&self.shared.make_denial);
         let (mut parts, body) = req.into_parts();
         let cx = Ctx {
             policy: self.shared.policy.current(),
@@ -94,15 +94,15 @@ where
 
         let (mut facts, client, route) = match cx.prepare(&mut parts) {
             Ok(prepared) => prepared,
-            Err(denial) => return ResponseFuture::denied(*denial, make_denial),
+            Err(denial) => return ResponseFuture::denied(*denial, make_denial()),
         };
         let Some(route) = route else {
             return match cx.decide_and_tag(&facts, client, &mut parts) {
                 Ok(()) => {
                     let req = Request::from_parts(parts, RequestBody::streaming(body));
-                    ResponseFuture::inner(self.inner.call(req), make_denial)
+                    ResponseFuture::inner(self.inner.call(req))
                 }
-                Err(denial) => ResponseFuture::denied(*denial, make_denial),
+                Err(denial) => ResponseFuture::denied(*denial, make_denial()),
             };
         };
 
@@ -142,7 +142,7 @@ where
             let req = Request::from_parts(parts, RequestBody::buffered(bytes, trailers));
             Ok(inner.call(req).await)
         };
-        ResponseFuture::reading(Box::pin(future), make_denial)
+        ResponseFuture::reading(Box::pin(future), make_denial())
     }
 }
 

@@ -1,32 +1,44 @@
 //! The verified-token cache.
 //!
-//! Maps the SHA-256 of a token to its verified claims, so a token presented
-//! again skips signature verification. Only tokens that passed every check
-//! of [`LicenseVerifier::verify`](super::LicenseVerifier::verify) are
+//! Maps a token to its verified claims, so a token presented again skips
+//! signature verification. Only tokens that passed every check of
+//! [`LicenseVerifier::verify`](super::LicenseVerifier::verify) are
 //! inserted; failures are never cached. An entry is dropped once the token's
 //! `exp` is reached, even inside the clock leeway (such a token is verified
 //! afresh). Time, revocation and scope are re-checked on every call by the
 //! verifier, hit or miss.
 //!
+//! Entries are keyed by the whole token. The map is bucketed by the last 16
+//! bytes of the token (the end of its signature, random for genuine tokens)
+//! and the whole token is compared within the bucket, so a hit costs one
+//! small hash and one `memcmp` instead of a digest of the token. A crafted
+//! token can only land in a bucket of genuine, verified tokens, which hold
+//! one entry in practice: crafted tokens are never inserted.
+//!
 //! The cache is bounded in entries. Inserting into a full cache first drops
 //! expired entries and then, if it is still full, an arbitrary half of the
-//! rest: O(1) amortised, with no bookkeeping on the hit path. Keying by
-//! digest bounds memory per entry whatever the token size.
+//! rest: O(1) amortised, with no bookkeeping on the hit path.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-
 use super::claims::LicenseClaims;
 
-/// A cache key: the SHA-256 of the token.
-pub(crate) type CacheKey = [u8; 32];
+/// The bucket of a token: its last 16 bytes.
+pub(crate) type CacheKey = u128;
+
+type Bucket = Vec<(Box<str>, Arc<LicenseClaims>)>;
 
 pub(crate) struct TokenCache {
     capacity: usize,
-    entries: Mutex<HashMap<CacheKey, Arc<LicenseClaims>>>,
+    entries: Mutex<Entries>,
+}
+
+#[derive(Default)]
+struct Entries {
+    buckets: HashMap<CacheKey, Bucket>,
+    len: usize,
 }
 
 impl TokenCache {
@@ -34,49 +46,76 @@ impl TokenCache {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
             capacity,
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(Entries::default()),
         }
     }
 
-    /// The key for `token`, or `None` when caching is disabled.
+    /// The bucket for `token`, or `None` when caching is disabled.
     pub(crate) fn key(&self, token: &str) -> Option<CacheKey> {
-        (self.capacity > 0).then(|| Sha256::digest(token.as_bytes()).into())
+        if self.capacity == 0 {
+            return None;
+        }
+        let bytes = token.as_bytes();
+        let tail = bytes.get(bytes.len().saturating_sub(16)..).unwrap_or(bytes);
+        let mut key = [0u8; 16];
+        for (slot, b) in key.iter_mut().zip(tail) {
+            *slot = *b;
+        }
+        Some(u128::from_le_bytes(key))
     }
 
-    /// The cached claims for `key`, unless the token has expired by `now`
-    /// (a duration since the Unix epoch).
-    pub(crate) fn get(&self, key: &CacheKey, now: Duration) -> Option<Arc<LicenseClaims>> {
+    /// The cached claims for `token`, unless it has expired by `now` (a
+    /// duration since the Unix epoch).
+    pub(crate) fn get(
+        &self,
+        key: CacheKey,
+        token: &str,
+        now: Duration,
+    ) -> Option<Arc<LicenseClaims>> {
         let mut entries = self.lock();
-        let claims = entries.get(key)?;
+        let bucket = entries.buckets.get(&key)?;
+        let (_, claims) = bucket.iter().find(|(t, _)| **t == *token)?;
         if now < claims.expires() {
             return Some(Arc::clone(claims));
         }
-        entries.remove(key);
+        entries.remove(key, token);
         None
     }
 
     /// Caches verified claims (ignored when they expire by `now`).
-    pub(crate) fn insert(&self, key: CacheKey, claims: Arc<LicenseClaims>, now: Duration) {
+    pub(crate) fn insert(
+        &self,
+        key: CacheKey,
+        token: &str,
+        claims: Arc<LicenseClaims>,
+        now: Duration,
+    ) {
         if now >= claims.expires() {
             return;
         }
         let mut entries = self.lock();
-        if entries.len() >= self.capacity && !entries.contains_key(&key) {
-            entries.retain(|_, c| now < c.expires());
-            if entries.len() >= self.capacity {
+        entries.remove(key, token);
+        if entries.len >= self.capacity {
+            entries.retain(|c| now < c.expires());
+            if entries.len >= self.capacity {
                 let mut keep = false;
-                entries.retain(|_, _| {
+                entries.retain(|_| {
                     keep = !keep;
                     !keep
                 });
             }
         }
-        entries.insert(key, claims);
+        entries
+            .buckets
+            .entry(key)
+            .or_default()
+            .push((token.into(), claims));
+        entries.len += 1;
     }
 
     /// Entries currently held (expired ones included until evicted).
     pub(crate) fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().len
     }
 
     /// The configured bound.
@@ -84,9 +123,32 @@ impl TokenCache {
         self.capacity
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<CacheKey, Arc<LicenseClaims>>> {
+    fn lock(&self) -> MutexGuard<'_, Entries> {
         // The map is consistent after any panic (no multi-step updates), so
         // a poisoned lock is still usable.
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Entries {
+    fn remove(&mut self, key: CacheKey, token: &str) {
+        if let Some(bucket) = self.buckets.get_mut(&key) {
+            let before = bucket.len();
+            bucket.retain(|(t, _)| **t != *token);
+            self.len -= before - bucket.len();
+            if bucket.is_empty() {
+                self.buckets.remove(&key);
+            }
+        }
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&LicenseClaims) -> bool) {
+        let mut len = 0;
+        self.buckets.retain(|_, bucket| {
+            bucket.retain(|(_, c)| keep(c));
+            len += bucket.len();
+            !bucket.is_empty()
+        });
+        self.len = len;
     }
 }

@@ -51,7 +51,7 @@
 //! Verifying a signature dominates the cost of a check, and a customer
 //! presents the same token on every request. The verifier keeps the claims
 //! of tokens that passed [`verify`](LicenseVerifier::verify), keyed by the
-//! token's SHA-256, bounded by `cache_entries` (0 disables it). An entry
+//! whole token, bounded by `cache_entries` (0 disables it). An entry
 //! lives until the token's `exp` at the latest; revocation, time and scope
 //! are checked again on every call, so a cached token still fails once it
 //! expires or is revoked. When the cache is full, expired entries are

@@ -172,14 +172,14 @@ impl LicenseVerifier {
         }
         let now = now.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
         let key = self.cache.key(token);
-        if let Some(claims) = key.as_ref().and_then(|key| self.cache.get(key, now)) {
+        if let Some(claims) = key.and_then(|key| self.cache.get(key, token, now)) {
             self.check_validity(&claims, now)?;
             return Ok(claims);
         }
         let claims = Arc::new(self.authenticate(token)?);
         self.check_validity(&claims, now)?;
         if let Some(key) = key {
-            self.cache.insert(key, Arc::clone(&claims), now);
+            self.cache.insert(key, token, Arc::clone(&claims), now);
         }
         Ok(claims)
     }
