@@ -9,8 +9,8 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use tower::{ServiceBuilder, ServiceExt};
+use tower_export_control::ExportTags;
 use tower_export_control::audit::{AuditOutcome, AuditQueue, AuditRecord, AuditSink};
-use tower_export_control::layer::DECISION_ID;
 use tower_export_control::{ExportControlLayer, Policy, ReasonCode};
 
 #[derive(Default)]
@@ -27,10 +27,14 @@ async fn send(layer: &ExportControlLayer, req: Request<Full<Bytes>>) -> Response
         .layer(layer.clone())
         .service_fn(|req: Request<_>| async move {
             // Echo the decision id the handler saw.
-            let id = req.headers().get(DECISION_ID).cloned();
+            let id = req
+                .extensions()
+                .get::<ExportTags>()
+                .map(|t| t.decision_id().to_string());
             let mut res = Response::new(Full::new(Bytes::new()));
             if let Some(id) = id {
-                res.headers_mut().insert(DECISION_ID, id);
+                res.headers_mut()
+                    .insert("seen-decision-id", id.parse().unwrap());
             }
             Ok::<_, Infallible>(res)
         });
@@ -84,7 +88,7 @@ async fn one_record_per_request_with_the_visible_decision_id() {
     assert_eq!(allow.customer_id.as_deref(), Some("cust-1"));
     assert_eq!(allow.instance_count, Some(2));
     assert_eq!(allow.country.map(|c| c.to_string()).as_deref(), Some("US"));
-    let seen = allowed.headers()[DECISION_ID].to_str().unwrap();
+    let seen = allowed.headers()["seen-decision-id"].to_str().unwrap();
     assert_eq!(seen, allow.decision_id.to_string());
 
     assert_eq!(deny.outcome, AuditOutcome::Deny);

@@ -92,10 +92,6 @@ async fn create_instance(
         .map(|(k, v)| format!("{}={}", k.as_str(), v.to_str().unwrap()))
         .collect();
     export_metadata.sort();
-    // The decision id is checked against the typed tags, then left out.
-    let id = format!("x-export-decision-id={}", tags.decision_id());
-    let at = export_metadata.iter().position(|m| *m == id);
-    export_metadata.remove(at.ok_or_else(|| Status::internal("no decision id"))?);
     Ok(tonic::Response::new(CreateInstanceReply {
         name: req.into_inner().name,
         decision: tags.decision().as_str().to_owned(),

@@ -84,6 +84,6 @@ pub use future::ResponseFuture;
 pub use service::ExportControl;
 pub(crate) use tags::TagValues;
 pub use tags::{
-    ACCELERATOR_CLASS, COUNTRY, COUNTRY_GROUPS, CountrySource, DECISION, DECISION_ID, ExportTags,
-    LICENSE_ID, TagDecision,
+    ACCELERATOR_CLASS, COUNTRY, COUNTRY_GROUPS, CountrySource, DECISION, ExportTags, LICENSE_ID,
+    TagDecision,
 };

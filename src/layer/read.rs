@@ -36,17 +36,33 @@ impl HeaderFacts {
     }
 }
 
-/// The one value of a header that must appear at most once.
-fn single<'h>(
+/// The values of the six single-valued input headers, found in one pass
+/// over the request's headers (cheaper than six hashed lookups).
+fn singles<'h>(
     headers: &'h HeaderMap,
-    name: &HeaderName,
-) -> Result<Option<&'h HeaderValue>, ReasonCode> {
-    let mut values = headers.get_all(name).iter();
-    let first = values.next();
-    if values.next().is_some() {
-        return Err(ReasonCode::AmbiguousHeader);
+    cfg: &HttpConfig,
+) -> Result<[Option<&'h HeaderValue>; 6], ReasonCode> {
+    let names = [
+        &cfg.country_header,
+        &cfg.headquarters_header,
+        &cfg.customer_id_header,
+        &cfg.instance_type_header,
+        &cfg.instance_count_header,
+        &cfg.license_header,
+    ];
+    let mut found: [Option<&HeaderValue>; 6] = [None; 6];
+    for (name, value) in headers {
+        let Some(i) = names.iter().position(|n| *n == name) else {
+            continue;
+        };
+        if let Some(slot) = found.get_mut(i) {
+            if slot.is_some() {
+                return Err(ReasonCode::AmbiguousHeader);
+            }
+            *slot = Some(value);
+        }
     }
-    Ok(first)
+    Ok(found)
 }
 
 fn country(v: Option<&HeaderValue>) -> Result<Option<CountryCode>, ReasonCode> {
@@ -71,29 +87,37 @@ pub(crate) fn read_headers(
     headers: &HeaderMap,
     cfg: &HttpConfig,
 ) -> Result<HeaderFacts, ReasonCode> {
-    let declared = country(single(headers, &cfg.country_header)?)?;
-    let headquarters = country(single(headers, &cfg.headquarters_header)?)?;
-    let customer_id = single(headers, &cfg.customer_id_header)?
+    let [
+        country_v,
+        headquarters_v,
+        customer_v,
+        instance_v,
+        count_v,
+        license_v,
+    ] = singles(headers, cfg)?;
+    let declared = country(country_v)?;
+    let headquarters = country(headquarters_v)?;
+    let customer_id = customer_v
         .map(|v| {
             let ok = visible_ascii(v.as_bytes());
             ok.then(|| v.clone()).ok_or(ReasonCode::InvalidCustomerId)
         })
         .transpose()?;
-    let instance_type = single(headers, &cfg.instance_type_header)?
+    let instance_type = instance_v
         .map(|v| {
             let ok = visible_ascii(v.as_bytes());
             let owned = || String::from_utf8_lossy(v.as_bytes()).into_owned();
             ok.then(owned).ok_or(ReasonCode::InstanceTypeMissing)
         })
         .transpose()?;
-    let count = single(headers, &cfg.instance_count_header)?
+    let count = count_v
         .map(|v| {
             v.to_str()
                 .map_err(|_| ReasonCode::InvalidCount)
                 .and_then(parse_count)
         })
         .transpose()?;
-    let license = single(headers, &cfg.license_header)?.cloned();
+    let license = license_v.cloned();
     Ok(HeaderFacts {
         declared,
         headquarters,

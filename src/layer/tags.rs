@@ -22,8 +22,6 @@ pub const ACCELERATOR_CLASS: HeaderName = HeaderName::from_static("x-export-acce
 pub const DECISION: HeaderName = HeaderName::from_static("x-export-decision");
 /// `x-export-license-id`: the `jti` of the license used.
 pub const LICENSE_ID: HeaderName = HeaderName::from_static("x-export-license-id");
-/// `x-export-decision-id`: the id of the decision, as in the audit record.
-pub const DECISION_ID: HeaderName = HeaderName::from_static("x-export-decision-id");
 
 /// How a request that was passed on was decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -106,7 +104,7 @@ impl ExportTags {
         }
     }
 
-    /// The decision id, as in the audit record and `x-export-decision-id`.
+    /// The decision id, as in the audit record and the log.
     pub fn decision_id(&self) -> DecisionId {
         self.decision_id
     }
@@ -212,7 +210,7 @@ impl ExportTags {
 
     /// Writes the `x-export-*` headers.
     pub(crate) fn write_headers(&self, headers: &mut HeaderMap) {
-        headers.reserve(6);
+        headers.reserve(5);
         let values = &self.policy.tag_values;
         let country = self.country();
         headers.insert(COUNTRY, values.country(country));
@@ -231,9 +229,6 @@ impl ExportTags {
             HeaderValue::from_static(self.accelerator_class.as_str()),
         );
         headers.insert(DECISION, HeaderValue::from_static(self.decision.as_str()));
-        if let Ok(v) = HeaderValue::from_bytes(&self.decision_id.to_hex()) {
-            headers.insert(DECISION_ID, v);
-        }
         if let Some(v) = self
             .license_id
             .as_deref()
