@@ -66,6 +66,7 @@
 //! end-user traffic at the edge.
 
 mod body;
+mod body_json;
 mod builder;
 mod client_ip;
 mod decision;

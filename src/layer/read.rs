@@ -3,6 +3,9 @@
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
+use serde_json::Value;
+
+use super::body_json::{JsonError, find};
 use crate::policy::{HttpConfig, ProvisioningRoute};
 use crate::{CountryCode, ReasonCode};
 
@@ -141,21 +144,27 @@ pub(crate) fn read_body(bytes: &[u8], route: &ProvisioningRoute) -> Result<BodyF
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(BodyFacts::default());
     }
-    let json: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|_| ReasonCode::InvalidBody)?;
-    let instance_type = match json.pointer(&route.instance_type_pointer) {
-        None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::String(s)) => {
+    let pointers = [
+        route.instance_type_pointer.as_str(),
+        route.count_pointer.as_str(),
+    ];
+    let [instance_type, count] = find(bytes, pointers).map_err(|e| match e {
+        JsonError::Syntax => ReasonCode::InvalidBody,
+        JsonError::Duplicate => ReasonCode::AmbiguousInstanceType,
+    })?;
+    let instance_type = match instance_type {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => {
             let chars = s.chars().count();
             if !(1..=128).contains(&chars) {
                 return Err(ReasonCode::InstanceTypeMissing);
             }
-            Some(s.clone())
+            Some(s)
         }
         Some(_) => return Err(ReasonCode::InvalidBody),
     };
-    let count = match json.pointer(&route.count_pointer) {
-        None | Some(serde_json::Value::Null) => None,
+    let count = match count {
+        None | Some(Value::Null) => None,
         Some(v) => match v.as_u64() {
             Some(n) if (1..=u64::from(MAX_COUNT)).contains(&n) => u32::try_from(n).ok(),
             _ => return Err(ReasonCode::InvalidCount),
