@@ -279,7 +279,8 @@ fn body_problem(reason: ReasonCode) -> &'static str {
         ReasonCode::InvalidCount => "The instance count must be an integer from 1 to 100000.",
         ReasonCode::InstanceTypeMissing => "The provisioning request names no instance type.",
         ReasonCode::AmbiguousInstanceType => {
-            "The instance type header and the body name different instance types."
+            "The instance type (or count) is given twice: in the header and the body \
+             with different values, or twice in the body."
         }
         _ => header_problem(reason),
     }
