@@ -1,0 +1,120 @@
+//! Provisioning bodies through the layer: routes with `*` segments and
+//! nested JSON pointers, duplicate members, and what the handler receives.
+#![allow(clippy::unwrap_used)]
+
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use tower::{ServiceBuilder, ServiceExt};
+use tower_export_control::layer::RequestBody;
+use tower_export_control::policy::DEFAULT_POLICY_TOML;
+use tower_export_control::{ExportControlLayer, ExportTags, Policy};
+
+/// The default policy with its `[http]` section replaced.
+fn policy() -> Policy {
+    let rules = DEFAULT_POLICY_TOML.split("\n[http]").next().unwrap();
+    let http = r#"
+[http]
+body_limit_bytes = 4096
+
+[[http.provisioning_routes]]
+method = "PUT"
+path = "/v2/projects/*/clusters"
+instance_type_pointer = "/spec/node~1type"
+count_pointer = "/spec/pools/0/size"
+"#;
+    Policy::from_toml(&format!("{rules}{http}"), "body.toml", None).unwrap()
+}
+
+struct Outcome {
+    status: StatusCode,
+    body: serde_json::Value,
+}
+
+async fn put(path: &str, country: &str, body: &'static str) -> Outcome {
+    let svc = ServiceBuilder::new()
+        .layer(ExportControlLayer::new(policy()))
+        .service_fn(|req: Request<RequestBody<Full<Bytes>>>| async move {
+            let tags = req.extensions().get::<ExportTags>().cloned().unwrap();
+            let received = req.into_body().collect().await.unwrap().to_bytes();
+            let echo = serde_json::json!({
+                "class": tags.accelerator_class().as_str(),
+                "instance_type": tags.instance_type(),
+                "count": tags.instance_count(),
+                "received": String::from_utf8(received.to_vec()).unwrap(),
+            });
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(echo.to_string()))))
+        });
+    let req = Request::put(path)
+        .header("x-customer-country", country)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from_static(body.as_bytes())))
+        .unwrap();
+    let res = svc.oneshot(req).await.unwrap();
+    let status = res.status();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    Outcome {
+        status,
+        body: serde_json::from_slice(&bytes).unwrap(),
+    }
+}
+
+const NESTED: &str =
+    r#"{"name":"c1","spec":{"pools":[{"size":3},{"size":9}],"node/type":"p5.48xlarge"}}"#;
+
+#[tokio::test]
+async fn nested_pointers_on_a_wildcard_route() {
+    let allowed = put("/v2/projects/acme/clusters", "US", NESTED).await;
+    assert_eq!(allowed.status, StatusCode::OK, "{}", allowed.body);
+    assert_eq!(allowed.body["instance_type"], "p5.48xlarge");
+    assert_eq!(allowed.body["count"], 3);
+    assert_eq!(allowed.body["class"], "3A090.a");
+    assert_eq!(allowed.body["received"], NESTED);
+
+    let denied = put("/v2/projects/acme/clusters", "CN", NESTED).await;
+    assert_eq!(denied.status, StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS);
+    assert_eq!(denied.body["reason"], "license_required");
+}
+
+#[tokio::test]
+async fn off_route_bodies_are_not_read() {
+    // Another path depth: not a provisioning route, so no instance type is
+    // required and the body is passed through unread.
+    let res = put("/v2/projects/acme/clusters/extra", "CN", "not json").await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert_eq!(res.body["class"], "none");
+    assert_eq!(res.body["received"], "not json");
+}
+
+#[tokio::test]
+async fn body_errors_on_the_route() {
+    let cases: &[(&str, &str)] = &[
+        (
+            r#"{"spec":{"node/type":"m7i.large","node/type":"p5.48xlarge"}}"#,
+            "ambiguous_instance_type",
+        ),
+        (
+            r#"{"spec":{"node/type":"p5.48xlarge","pools":[{"size":1,"size":1}]}}"#,
+            "ambiguous_instance_type",
+        ),
+        (
+            r#"{"spec":{"node/type":"p5.48xlarge","pools":[{"size":0}]}}"#,
+            "invalid_count",
+        ),
+        (
+            r#"{"spec":{"node/type":"p5.48xlarge","pools":[{"size":"2"}]}}"#,
+            "invalid_count",
+        ),
+        (r#"{"spec":{"node/type":7}}"#, "invalid_body"),
+        (r#"{"spec":{"pools":[]}}"#, "instance_type_missing"),
+        (r#"{"spec":{"node/type":""}}"#, "instance_type_missing"),
+        (r#"{"spec":"#, "invalid_body"),
+    ];
+    for (body, reason) in cases {
+        let res = put("/v2/projects/p/clusters", "US", body).await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{body}: {}", res.body);
+        assert_eq!(res.body["reason"], *reason, "{body}");
+    }
+}
