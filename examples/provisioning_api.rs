@@ -8,7 +8,8 @@
 //! `GET /v1/instances` and `GET /healthz` on the embedded default policy plus
 //! the demo license issuer of `examples/demo-issuer/` (whose private key is
 //! public: never deploy it). Each handler echoes the tags the layer added.
-//! On start it prints ready-to-paste `curl` commands.
+//! On start it prints ready-to-paste `curl` commands; each decision is
+//! logged on stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::net::SocketAddr;
@@ -167,6 +168,11 @@ fn print_curls(addr: SocketAddr, license: &str) {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // The layer logs every decision (target `tower_export_control::audit`).
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(std::io::stderr)
+        .init();
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {
