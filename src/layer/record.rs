@@ -64,10 +64,7 @@ pub(crate) fn denied(
             .instance_type
             .clone()
             .or_else(|| facts.and_then(|f| f.instance_type.clone())),
-        instance_count: facts
-            .and_then(|f| f.count)
-            .or(Some(1))
-            .filter(|_| facts.is_some()),
+        instance_count: facts.map(|f| f.count.unwrap_or(1)),
         accelerator_class: denial.accelerator_class,
         rules: denial.rules.clone(),
         license_id: None,
