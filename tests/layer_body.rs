@@ -118,3 +118,73 @@ async fn body_errors_on_the_route() {
         assert_eq!(res.body["reason"], *reason, "{body}");
     }
 }
+
+/// A body that yields the given frames one by one.
+struct Frames(std::collections::VecDeque<http_body::Frame<Bytes>>);
+
+impl http_body::Body for Frames {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+        std::task::Poll::Ready(self.0.pop_front().map(Ok))
+    }
+}
+
+async fn put_frames(
+    chunks: &[&'static str],
+    trailer: bool,
+) -> (StatusCode, Bytes, Option<http::HeaderMap>) {
+    let svc = ServiceBuilder::new()
+        .layer(ExportControlLayer::new(policy()))
+        .service_fn(|req: Request<RequestBody<Frames>>| async move {
+            let collected = req.into_body().collect().await.unwrap();
+            let trailers = collected.trailers().cloned();
+            let mut res = Response::new(Full::new(collected.to_bytes()));
+            if let Some(t) = trailers {
+                res.headers_mut().extend(t);
+            }
+            Ok::<_, Infallible>(res)
+        });
+    let mut frames: std::collections::VecDeque<_> = chunks
+        .iter()
+        .map(|c| http_body::Frame::data(Bytes::from_static(c.as_bytes())))
+        .collect();
+    if trailer {
+        let mut t = http::HeaderMap::new();
+        t.insert("x-checksum", "abc".parse().unwrap());
+        frames.push_back(http_body::Frame::trailers(t));
+    }
+    let req = Request::put("/v2/projects/p/clusters")
+        .header("x-customer-country", "US")
+        .body(Frames(frames))
+        .unwrap();
+    let res = svc.oneshot(req).await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (status, bytes, Some(headers))
+}
+
+#[tokio::test]
+async fn a_body_in_many_frames_is_joined_and_passed_on_whole() {
+    let parts = [
+        r#"{"spec":{"node/t"#,
+        r#"ype":"p5.48xlarge","#,
+        r#""pools":[{"size":2}]}}"#,
+    ];
+    let (status, bytes, headers) = put_frames(&parts, true).await;
+    assert_eq!(status, StatusCode::OK, "{bytes:?}");
+    assert_eq!(bytes, parts.concat());
+    assert_eq!(headers.unwrap()["x-checksum"], "abc");
+
+    // Over the 4096-byte limit only once the third frame arrives.
+    let big: &'static str = Box::leak("x".repeat(2000).into_boxed_str());
+    let (status, bytes, _) = put_frames(&[big, big, big], false).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let problem: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(problem["reason"], "body_too_large");
+}
