@@ -56,48 +56,67 @@ fn find_slow(bytes: &[u8], pointers: [&str; 2]) -> Result<[Option<Value>; 2], Js
 
 const DUPLICATE: &str = "duplicate member at a pointer";
 
-/// A parsed pointer: up to `MAX_DEPTH` escaped reference tokens.
+/// A parsed pointer: up to `MAX_DEPTH` reference tokens, each with whether
+/// it holds an escape (`~0`, `~1`).
 #[derive(Clone, Copy)]
 struct Path<'p> {
-    tokens: [&'p str; MAX_DEPTH],
+    tokens: [(&'p str, bool); MAX_DEPTH],
     len: usize,
 }
 
 impl<'p> Path<'p> {
     fn parse(pointer: &'p str) -> Option<Self> {
         let mut path = Path {
-            tokens: [""; MAX_DEPTH],
+            tokens: [("", false); MAX_DEPTH],
             len: 0,
         };
         let Some(rest) = pointer.strip_prefix('/') else {
             return pointer.is_empty().then_some(path);
         };
         for token in rest.split('/') {
-            *path.tokens.get_mut(path.len)? = token;
+            *path.tokens.get_mut(path.len)? = (token, token.as_bytes().contains(&b'~'));
             path.len += 1;
         }
         Some(path)
     }
 
-    fn token(&self, depth: usize) -> Option<&'p str> {
+    fn token(&self, depth: usize) -> Option<(&'p str, bool)> {
         self.tokens.get(depth).copied().filter(|_| depth < self.len)
     }
-}
 
-/// Whether an escaped reference token names `key` (`~1` is `/`, `~0` is `~`).
-fn token_is(token: &str, key: &str) -> bool {
-    if !token.contains('~') {
-        return token == key;
+    /// Whether token `depth` names object member `key` (`~1` is `/`, `~0`
+    /// is `~`).
+    fn names_key(&self, depth: usize, key: &str) -> bool {
+        match self.token(depth) {
+            Some((token, false)) => token == key,
+            Some((token, true)) => token.replace("~1", "/").replace("~0", "~") == key,
+            None => false,
+        }
     }
-    token.replace("~1", "/").replace("~0", "~") == key
-}
 
-/// Whether a reference token is the canonical decimal form of `index`
-/// (RFC 6901: no sign, no leading zeros).
-fn token_is_index(token: &str, index: usize) -> bool {
-    let canonical =
-        token == "0" || (!token.starts_with('0') && token.bytes().all(|b| b.is_ascii_digit()));
-    canonical && token.parse::<usize>() == Ok(index)
+    /// Whether token `depth` is array index `index` (RFC 6901: decimal, no
+    /// sign, no leading zeros).
+    fn names_index(&self, depth: usize, index: usize) -> bool {
+        let Some((token, _)) = self.token(depth) else {
+            return false;
+        };
+        let canonical =
+            token == "0" || (!token.starts_with('0') && token.bytes().all(|b| b.is_ascii_digit()));
+        canonical && token.parse::<usize>() == Ok(index)
+    }
+
+    /// The value the rest of the path (from `depth`) points at inside `v`.
+    fn resolve<'v>(&self, v: &'v Value, depth: usize) -> Option<&'v Value> {
+        (depth..self.len).try_fold(v, |v, d| match v {
+            Value::Object(m) => m.iter().find(|(k, _)| self.names_key(d, k)).map(|(_, v)| v),
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .find(|(i, _)| self.names_index(d, *i))
+                .map(|(_, v)| v),
+            _ => None,
+        })
+    }
 }
 
 struct Probe<'p, 'f> {
@@ -113,13 +132,12 @@ impl Probe<'_, '_> {
             && self.paths.get(i).is_some_and(|p| p.len == self.depth)
     }
 
-    /// The targets that continue into the child named `matches`.
-    fn child(&mut self, matches: impl Fn(&str) -> bool) -> Option<Probe<'_, '_>> {
+    /// The targets that continue into the child `matches` accepts.
+    fn child(&mut self, matches: impl Fn(&Path<'_>, usize) -> bool) -> Option<Probe<'_, '_>> {
         let mut alive = [false; 2];
         for (i, slot) in alive.iter_mut().enumerate() {
             let live = self.alive.get(i).copied().unwrap_or(false);
-            let token = self.paths.get(i).and_then(|p| p.token(self.depth));
-            *slot = live && token.is_some_and(&matches);
+            *slot = live && self.paths.get(i).is_some_and(|p| matches(p, self.depth));
         }
         alive.contains(&true).then(|| Probe {
             paths: self.paths,
@@ -139,30 +157,29 @@ impl<'de> DeserializeSeed<'de> for Probe<'_, '_> {
         }
         // A pointer ends here: keep this value (and resolve a longer pointer
         // inside it, should one pointer be a prefix of the other).
-        let value = Value::deserialize(d)?;
-        for i in 0..2 {
-            let Some(slot) = self.found.get_mut(i) else {
-                continue;
-            };
+        let mut value = Some(Value::deserialize(d)?);
+        for i in (0..2).rev() {
             if !self.alive.get(i).copied().unwrap_or(false) {
                 continue;
             }
-            let Some(path) = self.paths.get(i) else {
+            let (Some(path), Some(slot)) = (self.paths.get(i), self.found.get_mut(i)) else {
                 continue;
             };
-            let inner = (self.depth..path.len).try_fold(&value, |v, depth| {
-                let token = path.token(depth)?;
-                match v {
-                    Value::Object(m) => m.iter().find(|(k, _)| token_is(token, k)).map(|(_, v)| v),
-                    Value::Array(a) => token.parse::<usize>().ok().and_then(|i| a.get(i)),
-                    _ => None,
+            let found = if path.len == self.depth {
+                // The last user takes the value; an earlier one copies it.
+                let shared = i == 1 && self.alive.first() == Some(&true);
+                if shared { value.clone() } else { value.take() }
+            } else {
+                value
+                    .as_ref()
+                    .and_then(|v| path.resolve(v, self.depth))
+                    .cloned()
+            };
+            if found.is_some() {
+                if slot.is_some() {
+                    return Err(de::Error::custom(DUPLICATE));
                 }
-            });
-            if slot.is_some() && inner.is_some() {
-                return Err(de::Error::custom(DUPLICATE));
-            }
-            if inner.is_some() {
-                *slot = inner.cloned();
+                *slot = found;
             }
         }
         Ok(())
@@ -178,7 +195,7 @@ impl<'de> Visitor<'de> for Probe<'_, '_> {
 
     fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            match self.child(|token| token_is(token, &key)) {
+            match self.child(|path, depth| path.names_key(depth, &key)) {
                 Some(child) => map.next_value_seed(child)?,
                 None => {
                     map.next_value::<IgnoredAny>()?;
@@ -191,7 +208,7 @@ impl<'de> Visitor<'de> for Probe<'_, '_> {
     fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
         let mut index = 0usize;
         loop {
-            let next = match self.child(|token| token_is_index(token, index)) {
+            let next = match self.child(|path, depth| path.names_index(depth, index)) {
                 Some(child) => seq.next_element_seed(child)?,
                 None => seq.next_element::<IgnoredAny>()?.map(|_| ()),
             };
