@@ -127,3 +127,20 @@ async fn a_full_queue_drops_and_counts_without_blocking() {
     assert_eq!(json["outcome"], "allow");
     assert_eq!(json["accelerator_class"], "none");
 }
+
+#[test]
+fn decision_ids_are_unique_across_threads() {
+    use tower_export_control::audit::DecisionId;
+    let threads: Vec<_> = (0..4)
+        .map(|_| std::thread::spawn(|| (0..2000).map(|_| DecisionId::next()).collect::<Vec<_>>()))
+        .collect();
+    let mut ids: Vec<DecisionId> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    let all = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), all);
+    assert!(ids.iter().all(|id| id.to_string().len() == 32));
+}

@@ -55,3 +55,32 @@ async fn replace_and_reload_take_effect_on_the_next_request() {
     assert_eq!(handle.current().source(), good.display().to_string());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A rule with effective dates follows the layer's clock.
+#[tokio::test]
+async fn dated_rules_follow_the_layers_clock() {
+    let text = DEFAULT_POLICY_TOML.replace(
+        "id = \"3a090-destination\"",
+        "id = \"3a090-destination\"\neffective_until = \"2030-01-01\"",
+    );
+    let policy = std::sync::Arc::new(Policy::from_toml(&text, "dated.toml", None).unwrap());
+    assert!(policy.has_dated_rules());
+    let call = |clock: fn() -> std::time::SystemTime| {
+        let svc = ServiceBuilder::new()
+            .layer(ExportControlLayer::new(policy.clone()).with_clock(clock))
+            .service_fn(|_req: Request<_>| async {
+                Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
+            });
+        svc.oneshot(cn_p5())
+    };
+    let before =
+        || std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
+    let after =
+        || std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_900_000_000);
+    assert_eq!(
+        call(before).await.unwrap().status(),
+        StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS
+    );
+    assert_eq!(call(after).await.unwrap().status(), StatusCode::OK);
+    assert!(!Policy::embedded_default().has_dated_rules());
+}

@@ -20,7 +20,7 @@ pub(crate) fn evaluate(
     policy: &Arc<Policy>,
     facts: &HeaderFacts,
     client: Option<IpAddr>,
-    now: SystemTime,
+    now: &mut dyn FnMut() -> SystemTime,
     grpc: bool,
 ) -> Result<ExportTags, Box<Denial>> {
     let network_country = client.and_then(|ip| policy.ip_table().lookup(ip));
@@ -31,7 +31,14 @@ pub(crate) fn evaluate(
         instance_type: facts.instance_type.as_deref(),
         instance_count: facts.count.unwrap_or(1),
     };
-    let d = decide(policy, &f, now);
+    // Only rules with effective dates read the time: spare the clock
+    // otherwise (any instant gives the same decision).
+    let decided_at = if policy.has_dated_rules() {
+        now()
+    } else {
+        SystemTime::UNIX_EPOCH
+    };
+    let d = decide(policy, &f, decided_at);
     match d.outcome() {
         Outcome::Allow => {
             record(id, &d, "allow", None);
@@ -57,7 +64,7 @@ pub(crate) fn evaluate(
             let customer = facts.customer_id();
             match policy
                 .license_verifier()
-                .check(token, customer, &requirement, now)
+                .check(token, customer, &requirement, now())
             {
                 Ok(grant) => {
                     let jti = grant.jti().to_owned();

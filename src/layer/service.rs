@@ -1,6 +1,7 @@
 //! The middleware service.
 
 use std::net::IpAddr;
+use std::ops::Deref;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -87,7 +88,7 @@ where
         let (mut parts, body) = req.into_parts();
         let cx = Ctx {
             policy: self.shared.policy.current(),
-            shared: Arc::clone(&self.shared),
+            shared: &*self.shared,
             id: DecisionId::next(),
             grpc: is_grpc(&parts.headers),
         };
@@ -109,6 +110,12 @@ where
         // Take the instance that was polled ready; leave a fresh clone.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
+        let cx = Ctx {
+            shared: Arc::clone(&self.shared),
+            policy: cx.policy,
+            id: cx.id,
+            grpc: cx.grpc,
+        };
         let future = async move {
             let limit = cx.policy.http().body_limit_bytes;
             let reject = |reason, detail, facts: &HeaderFacts| {
@@ -153,15 +160,16 @@ const TOO_LARGE: &str = "The request body is over the provisioning body limit.";
 type Prepared = (HeaderFacts, Option<IpAddr>, Option<usize>);
 
 /// One request in flight: the policy in force when it arrived, its
-/// decision id, and whether it is gRPC.
-struct Ctx {
-    shared: Arc<Shared>,
+/// decision id, and whether it is gRPC. `S` is `&Shared` while the request
+/// is decided in `call`, and `Arc<Shared>` once it moves into a future.
+struct Ctx<S> {
+    shared: S,
     policy: Arc<Policy>,
     id: DecisionId,
     grpc: bool,
 }
 
-impl Ctx {
+impl<S: Deref<Target = Shared>> Ctx<S> {
     /// Reads the headers and the client IP, removes client `x-export-*`
     /// headers, and finds the provisioning route; rejects bad input.
     fn prepare(&self, parts: &mut Parts) -> Result<Prepared, Box<Denial>> {
@@ -207,11 +215,14 @@ impl Ctx {
         client: Option<IpAddr>,
         parts: &mut Parts,
     ) -> Result<(), Box<Denial>> {
-        let now = (self.shared.clock)();
-        match evaluate(self.id, &self.policy, facts, client, now, self.grpc) {
+        // The clock is read once, and only if something needs the time.
+        let mut read = None;
+        let clock = self.shared.clock;
+        let mut now = || *read.get_or_insert_with(clock);
+        match evaluate(self.id, &self.policy, facts, client, &mut now, self.grpc) {
             Ok(tags) => {
                 if let Some(sink) = &self.shared.audit {
-                    sink.record(record::passed(&tags, facts, client, now));
+                    sink.record(record::passed(&tags, facts, client, now()));
                 }
                 tags.write_headers(&mut parts.headers);
                 parts.extensions.insert(tags);
@@ -219,7 +230,7 @@ impl Ctx {
             }
             Err(denial) => {
                 if let Some(sink) = &self.shared.audit {
-                    sink.record(record::denied(&denial, Some(facts), client, now));
+                    sink.record(record::denied(&denial, Some(facts), client, now()));
                 }
                 Err(denial)
             }

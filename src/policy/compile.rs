@@ -201,6 +201,9 @@ pub(super) fn compile(
     let (license, license_verifier) = compile_license(&cx, raw.license, base_dir.as_deref())?;
 
     let tag_values = TagValues::new(&groups);
+    let dated_rules = rules
+        .iter()
+        .any(|r| r.effective_from.is_some() || r.effective_until.is_some());
     Ok(Policy {
         name: meta.name.clone(),
         description: meta.description.clone(),
@@ -211,6 +214,7 @@ pub(super) fn compile(
         defaults,
         groups,
         rules,
+        dated_rules,
         catalog,
         license,
         license_verifier: Arc::new(license_verifier),

@@ -92,6 +92,7 @@ pub struct Policy {
     pub(crate) defaults: Defaults,
     pub(crate) groups: CountryGroups,
     pub(crate) rules: Vec<Rule>,
+    pub(crate) dated_rules: bool,
     pub(crate) catalog: Catalog,
     pub(crate) license: LicenseConfig,
     pub(crate) license_verifier: Arc<LicenseVerifier>,
@@ -180,6 +181,12 @@ impl Policy {
     pub fn with_mode(mut self, mode: Mode) -> Self {
         self.mode = mode;
         self
+    }
+
+    /// Whether any rule has an effective date, so that decisions depend on
+    /// the time.
+    pub fn has_dated_rules(&self) -> bool {
+        self.dated_rules
     }
 
     /// The fail-closed defaults.
