@@ -1401,3 +1401,26 @@ proptest! {
         prop_assert_eq!(known.is_none(), d.accelerators().class == AcceleratorClass::Unknown);
     }
 }
+
+#[test]
+fn an_aliased_country_listed_in_a_group_is_a_member() {
+    let text = r#"
+[policy]
+name = "members"
+country_lists_as_of = "2026-07-08"
+
+[country_groups]
+"X" = ["CN"]
+"Y" = ["HK", "MO"]
+
+[country_aliases]
+HK = "CN"
+"#;
+    let p = Policy::from_toml(text, "members.toml", None).unwrap();
+    let g = p.country_groups();
+    let (x, y) = (g.id("X").unwrap(), g.id("Y").unwrap());
+    let names = |id| g.members(id).map(|c| c.to_string()).collect::<Vec<_>>();
+    assert_eq!(names(y), ["HK", "MO"]);
+    assert_eq!(names(x), ["CN"]);
+    assert!(g.groups_of(cc("HK")).contains(x) && g.groups_of(cc("HK")).contains(y));
+}

@@ -69,6 +69,8 @@ impl fmt::Debug for GroupSet {
 #[derive(Clone)]
 pub struct CountryGroups {
     names: Vec<Box<str>>,
+    /// Membership of each country as listed, without aliases.
+    own: Vec<GroupSet>,
     /// Membership of each country, aliases already folded in.
     members: Vec<GroupSet>,
     aliases: Vec<Option<CountryCode>>,
@@ -115,6 +117,7 @@ impl CountryGroups {
             .collect();
         Self {
             names,
+            own,
             members,
             aliases: alias_of,
         }
@@ -157,10 +160,10 @@ impl CountryGroups {
         self.names.iter().map(|n| &**n)
     }
 
-    /// The members of a group (not counting aliases).
+    /// The members of a group as the policy lists them (a country that is
+    /// only a member through its alias is not listed).
     pub fn members(&self, id: GroupId) -> impl Iterator<Item = CountryCode> + '_ {
-        CountryCode::all()
-            .filter(move |c| self.alias_of(*c).is_none() && self.groups_of(*c).contains(id))
+        CountryCode::all().filter(move |c| self.own.get(c.index()).is_some_and(|g| g.contains(id)))
     }
 }
 
