@@ -9,7 +9,8 @@ use std::hint::black_box;
 use std::time::{Duration, UNIX_EPOCH};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use tower_export_control::{CountryCode, Facts, Outcome, Policy, decide};
+use tower_export_control::policy::Action;
+use tower_export_control::{CountryCode, Facts, Policy, decide};
 
 fn bench_decide(c: &mut Criterion) {
     let policy = Policy::embedded_default();
@@ -18,49 +19,53 @@ fn bench_decide(c: &mut Criterion) {
     let cn = CountryCode::parse("CN").unwrap();
     let us = CountryCode::parse("US").unwrap();
 
-    let cases: [(&str, Facts<'static>, Outcome); 4] = [
+    let cases: [(&str, Facts<'static>, Action); 4] = [
         (
             "decide/CN p5.48xlarge",
-            Facts {
-                declared_country: Some(cn),
-                network_country: Some(cn),
-                instance_type: Some("p5.48xlarge"),
-                ..Facts::default()
+            {
+                let mut f = Facts::new();
+                f.declared_country = Some(cn);
+                f.network_country = Some(cn);
+                f.instance_type = Some("p5.48xlarge");
+                f
             },
-            Outcome::RequireLicense,
+            Action::RequireLicense,
         ),
         (
             "decide/US m7i.large (pattern)",
-            Facts {
-                declared_country: Some(us),
-                network_country: Some(us),
-                instance_type: Some("m7i.large"),
-                ..Facts::default()
+            {
+                let mut f = Facts::new();
+                f.declared_country = Some(us);
+                f.network_country = Some(us);
+                f.instance_type = Some("m7i.large");
+                f
             },
-            Outcome::Allow,
+            Action::Allow,
         ),
         (
             "decide/unknown country p5.48xlarge",
-            Facts {
-                instance_type: Some("p5.48xlarge"),
-                ..Facts::default()
+            {
+                let mut f = Facts::new();
+                f.instance_type = Some("p5.48xlarge");
+                f
             },
-            Outcome::RequireLicense,
+            Action::RequireLicense,
         ),
         (
             "decide/US unknown instance type",
-            Facts {
-                declared_country: Some(us),
-                instance_type: Some("x9.superchip"),
-                ..Facts::default()
+            {
+                let mut f = Facts::new();
+                f.declared_country = Some(us);
+                f.instance_type = Some("x9.superchip");
+                f
             },
-            Outcome::Allow,
+            Action::Allow,
         ),
     ];
     for (name, facts, want) in &cases {
-        assert_eq!(decide(&policy, facts, now).outcome(), *want, "{name}");
+        assert_eq!(decide(&policy, facts, now).action(), *want, "{name}");
         c.bench_function(name, |b| {
-            b.iter(|| decide(black_box(&policy), black_box(facts), black_box(now)).outcome());
+            b.iter(|| decide(black_box(&policy), black_box(facts), black_box(now)).action());
         });
     }
 

@@ -43,8 +43,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
 use serde_json::json;
 use tower::{Layer, Service, ServiceBuilder};
-use tower_export_control::license::LicenseVerifier;
-use tower_export_control::{ClientAddr, ExportControlLayer, IpTable, Policy};
+use tower_export_control::license::LicenseTrust;
+use tower_export_control::{ClientAddr, ExportControlLayer, Gate, IpTable, Policy};
 
 const CUSTOMER: &str = "acme-cn";
 
@@ -53,8 +53,8 @@ fn demo_dir() -> std::path::PathBuf {
 }
 
 /// The default policy with the demo license issuer and a small IP table.
-fn policy() -> Arc<Policy> {
-    let verifier = LicenseVerifier::from_toml_path(demo_dir().join("license.toml")).unwrap();
+fn gate() -> Gate {
+    let trust = LicenseTrust::from_toml_path(demo_dir().join("license.toml")).unwrap();
     let mut table = IpTable::builder();
     table
         .add_reader(
@@ -62,11 +62,9 @@ fn policy() -> Arc<Policy> {
             "127.0.0.0/8,US\n192.0.2.0/24,US\n10.1.0.0/16,CN\n".as_bytes(),
         )
         .unwrap();
-    Arc::new(
-        Policy::embedded_default()
-            .with_license_verifier(verifier)
-            .with_ip_table(table.build()),
-    )
+    Gate::new(Policy::embedded_default())
+        .with_license_trust(trust)
+        .with_ip_table(table.build())
 }
 
 /// A demo-issuer license for `acme-cn` in CN, valid for a day.
@@ -171,11 +169,10 @@ where
 }
 
 fn micro(c: &mut Criterion) {
-    let policy = policy();
+    let gate = gate();
     let token = token();
     let mut bare = tower::service_fn(echo::<Full<Bytes>>);
-    let mut layered =
-        ExportControlLayer::new(Arc::clone(&policy)).layer(tower::service_fn(echo::<_>));
+    let mut layered = ExportControlLayer::new(gate.clone()).layer(tower::service_fn(echo::<_>));
 
     let mut group = c.benchmark_group("layer");
     for case in [
@@ -184,15 +181,14 @@ fn micro(c: &mut Criterion) {
         Case::ProvisioningPost,
     ] {
         // Check the layered service allows it (and warm the token cache).
-        let mut probe = ExportControlLayer::new(Arc::clone(&policy)).layer(tower::service_fn(
-            |req: Request<_>| {
+        let mut probe =
+            ExportControlLayer::new(gate.clone()).layer(tower::service_fn(|req: Request<_>| {
                 let mut res = Response::new(Full::new(Bytes::new()));
                 if let Some(d) = req.headers().get("x-export-decision") {
                     res.headers_mut().insert("x-seen", d.clone());
                 }
                 std::future::ready(Ok::<_, Infallible>(res))
-            },
-        ));
+            }));
         let res = call_once(&mut probe, case.request(&token));
         assert_eq!(
             res.headers().get("x-seen").map(|v| v.to_str().unwrap()),
@@ -321,7 +317,7 @@ fn end_to_end(quick: bool) {
     let token = token();
     rt.block_on(async {
         let bare = serve(None).await;
-        let layered = serve(Some(ExportControlLayer::new(policy()))).await;
+        let layered = serve(Some(ExportControlLayer::new(gate()))).await;
         println!(
             "\nend to end: hyper HTTP/1.1 on loopback, {connections} connections, \
              {total} requests per round, {rounds} rounds alternating bare/layered"

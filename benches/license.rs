@@ -17,7 +17,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use serde_json::{Value, json};
 use tower_export_control::AcceleratorClass;
 use tower_export_control::license::{
-    IssuerConfig, LicenseConfig, LicenseRequirement, LicenseVerifier, PemKeyConfig, RequiredCountry,
+    IssuerConfig, LicenseConfig, LicenseRequirement, LicenseTrust, LicenseVerifier, PemKeyConfig,
+    RequiredCountry,
 };
 
 const T0: u64 = 1_800_000_000;
@@ -59,7 +60,7 @@ fn requirement() -> LicenseRequirement<'static> {
 }
 
 /// A verifier trusting the fixture Ed25519 (`ed`) and P-256 (`es`) keys.
-fn verifier(cache_entries: usize) -> LicenseVerifier {
+fn verifier(cache_entries: usize) -> (LicenseTrust, LicenseVerifier) {
     let pem = |kid: &str, file: &str, algorithm: &str| PemKeyConfig {
         kid: kid.into(),
         path: key_file(file).to_str().unwrap().into(),
@@ -79,7 +80,8 @@ fn verifier(cache_entries: usize) -> LicenseVerifier {
         cache_entries,
         ..LicenseConfig::default()
     };
-    LicenseVerifier::from_config(&config, Path::new(".")).unwrap()
+    let trust = LicenseTrust::from_config(&config, Path::new(".")).unwrap();
+    (trust, LicenseVerifier::new(cache_entries))
 }
 
 struct Minter {
@@ -127,11 +129,11 @@ fn public_key(file: &str, alg: Algorithm) -> Vec<u8> {
 /// Cold paths: `cold` has its cache disabled, so every call does the whole
 /// verification; the `miss` variants use a cache but a token never seen.
 fn cold(c: &mut Criterion, name: &str, minter: &Minter, raw: &dyn Fn(&[u8], &[u8]) -> bool) {
-    let cold = verifier(0);
+    let (cold_trust, cold) = verifier(0);
     let token = minter.mint("LIC-BENCH-1");
     let (input, signature) = split(&token);
     assert!(raw(&input, &signature));
-    cold.check(&token, Some(CUSTOMER), &requirement(), now())
+    cold.check(&cold_trust, &token, Some(CUSTOMER), &requirement(), now())
         .unwrap();
 
     let requirement = requirement();
@@ -141,11 +143,17 @@ fn cold(c: &mut Criterion, name: &str, minter: &Minter, raw: &dyn Fn(&[u8], &[u8
     });
     group.bench_function("cold check", |b| {
         b.iter(|| {
-            cold.check(black_box(&token), Some(CUSTOMER), &requirement, now())
-                .unwrap()
+            cold.check(
+                &cold_trust,
+                black_box(&token),
+                Some(CUSTOMER),
+                &requirement,
+                now(),
+            )
+            .unwrap()
         });
     });
-    let cached = verifier(10_000);
+    let (cached_trust, cached) = verifier(10_000);
     let mut n = 0u64;
     group.bench_function("cache miss check (fresh token)", |b| {
         b.iter_batched(
@@ -155,7 +163,7 @@ fn cold(c: &mut Criterion, name: &str, minter: &Minter, raw: &dyn Fn(&[u8], &[u8
             },
             |token| {
                 cached
-                    .check(&token, Some(CUSTOMER), &requirement, now())
+                    .check(&cached_trust, &token, Some(CUSTOMER), &requirement, now())
                     .unwrap()
             },
             BatchSize::SmallInput,
@@ -192,16 +200,22 @@ fn license(c: &mut Criterion) {
         es_key.verify(input, &signature).is_ok()
     });
 
-    let hot = verifier(10_000);
+    let (hot_trust, hot) = verifier(10_000);
     let token = ed.mint("LIC-BENCH-HOT");
-    hot.check(&token, Some(CUSTOMER), &requirement(), now())
+    hot.check(&hot_trust, &token, Some(CUSTOMER), &requirement(), now())
         .unwrap();
     let requirement = requirement();
     let mut group = c.benchmark_group("license/cache");
     group.bench_function("hit check", |b| {
         b.iter(|| {
-            hot.check(black_box(&token), Some(CUSTOMER), &requirement, now())
-                .unwrap()
+            hot.check(
+                &hot_trust,
+                black_box(&token),
+                Some(CUSTOMER),
+                &requirement,
+                now(),
+            )
+            .unwrap()
         });
     });
     group.finish();

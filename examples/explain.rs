@@ -29,9 +29,10 @@ use std::time::SystemTime;
 
 use serde_json::{Value, json};
 use tower_export_control::accelerator::Regime;
-use tower_export_control::jurisdiction::{GroupSet, IpTable};
-use tower_export_control::license::LicenseVerifier;
-use tower_export_control::{CountryCode, Decision, Facts, Outcome, Policy, decide};
+use tower_export_control::jurisdiction::IpTable;
+use tower_export_control::license::LicenseTrust;
+use tower_export_control::verdict::LicenseCheck;
+use tower_export_control::{CountryCode, Facts, Gate, Outcome, Policy, ReasonCode, Verdict};
 
 const USAGE: &str = "usage: explain [--policy FILE] [--ip-table FILE]... [--country CC] \
 [--headquarters CC] [--ip ADDR] --instance-type T [--count N] [--customer ID --license TOKEN] \
@@ -111,34 +112,33 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-fn load_policy(args: &Args) -> Result<Policy, String> {
-    let mut policy = match &args.policy {
+/// The policy (or the embedded default with the demo issuer), with the
+/// IP tables given.
+fn load_gate(args: &Args) -> Result<Gate, String> {
+    let policy = match &args.policy {
         Some(path) => Policy::from_path(path).map_err(|e| e.to_string())?,
-        None => {
-            let demo =
-                Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-issuer/license.toml");
-            let verifier = LicenseVerifier::from_toml_path(demo).map_err(|e| e.to_string())?;
-            Policy::embedded_default().with_license_verifier(verifier)
-        }
+        None => Policy::embedded_default(),
     };
-    if !args.ip_tables.is_empty() {
-        policy =
-            policy.with_ip_table(IpTable::from_paths(&args.ip_tables).map_err(|e| e.to_string())?);
+    let mut gate = Gate::new(policy);
+    if args.policy.is_none() {
+        let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-issuer/license.toml");
+        gate =
+            gate.with_license_trust(LicenseTrust::from_toml_path(demo).map_err(|e| e.to_string())?);
     }
-    Ok(policy)
+    if !args.ip_tables.is_empty() {
+        gate = gate.with_ip_table(IpTable::from_paths(&args.ip_tables).map_err(|e| e.to_string())?);
+    }
+    Ok(gate)
 }
 
-fn group_names(policy: &Policy, set: GroupSet) -> Vec<&str> {
-    policy.country_groups().names(set).collect()
-}
-
-fn country_json(policy: &Policy, c: Option<CountryCode>, groups: GroupSet) -> Value {
+fn country_json(policy: &Policy, c: Option<CountryCode>) -> Value {
+    let groups = policy.country_groups();
     match c {
         None => Value::Null,
         Some(c) => json!({
             "country": c,
-            "alias_of": policy.country_groups().alias_of(c),
-            "groups": group_names(policy, groups),
+            "alias_of": groups.alias_of(c),
+            "groups": groups.names(groups.groups_of(c)).collect::<Vec<_>>(),
         }),
     }
 }
@@ -150,7 +150,7 @@ fn round(x: f64) -> f64 {
 /// The printed object, in reading order.
 #[derive(serde::Serialize)]
 struct Explanation<'a> {
-    decision: String,
+    decision: &'static str,
     reason: Option<&'static str>,
     rules: Vec<&'a str>,
     report_only: bool,
@@ -161,65 +161,53 @@ struct Explanation<'a> {
     policy: Value,
 }
 
-fn explain<'a>(
-    policy: &'a Policy,
-    args: &Args,
-    d: &Decision<'a>,
-    now: SystemTime,
-) -> (Explanation<'a>, bool) {
-    let acc = d.accelerators();
-    let chip = acc.chip();
-    let requirement = d.license_requirement();
-    let mut decision = d.outcome().as_str().to_owned();
-    let mut allowed = d.outcome() == Outcome::Allow;
-    let mut reason = d.reason().map(|r| r.as_str());
-    let license = match (&requirement, &args.license) {
-        (Some(req), Some(token)) => {
-            match policy
-                .license_verifier()
-                .check(token, args.customer.as_deref(), req, now)
-            {
-                Ok(grant) => {
-                    decision = "allow-licensed".to_owned();
-                    allowed = true;
-                    reason = None;
-                    json!({"result": "allow-licensed", "jti": grant.jti(), "issuer": grant.issuer()})
-                }
-                Err(denial) => {
-                    decision = "deny".to_owned();
-                    reason = Some(denial.reason().as_str());
-                    json!({"result": denial.reason().as_str(), "detail": denial.detail()})
-                }
-            }
+/// The verdict as printed, and whether the request was allowed. The
+/// decision is what enforcement does: `require-license` when a license was
+/// needed and none was given, also in report-only mode.
+fn explain<'a>(v: &'a Verdict, args: &Args) -> (Explanation<'a>, bool) {
+    let policy = v.policy();
+    let info = v.instance_type().and_then(|t| policy.catalog().lookup(t));
+    let chip = info.and_then(|i| i.chip);
+    let decision = match (v.outcome(), v.license()) {
+        (Outcome::Allow, _) => "allow",
+        (Outcome::AllowLicensed, _) => "allow-licensed",
+        (_, LicenseCheck::Missing) => "require-license",
+        _ => "deny",
+    };
+    let license = match (v.license(), &args.license) {
+        (LicenseCheck::Granted(grant), _) => {
+            json!({"result": "allow-licensed", "jti": grant.jti(), "issuer": grant.issuer()})
         }
-        (None, Some(_)) => json!({"result": "not needed"}),
+        (LicenseCheck::Refused(denial), _) => {
+            json!({"result": denial.reason().as_str(), "detail": denial.detail()})
+        }
+        (_, Some(_)) => json!({"result": "not needed"}),
         _ => Value::Null,
     };
-    let f = d.facts();
     let out = Explanation {
         decision,
-        reason,
-        rules: d.deciding_rules().collect(),
-        report_only: d.report_only(),
+        reason: v.reason().map(ReasonCode::as_str),
+        rules: v.rules().collect(),
+        report_only: v.outcome() == Outcome::ReportOnlyDeny,
         accelerator: json!({
-            "instance_type": acc.instance_type,
-            "catalog_entry": acc.instance.map(|i| i.entry),
-            "class": acc.class,
-            "evaluated_class": acc.evaluated_class,
+            "instance_type": v.instance_type(),
+            "catalog_entry": info.map(|i| i.entry),
+            "class": v.accelerator_class(),
+            "evaluated_class": v.evaluated_class(),
             "chip": chip.map(|c| c.name()),
-            "chips_per_instance": acc.chips_per_instance(),
-            "instance_count": acc.instance_count,
-            "accelerators": acc.chips_per_instance().map(|_| acc.total()),
+            "chips_per_instance": info.map(|i| i.chips_per_instance),
+            "instance_count": v.instance_count(),
+            "accelerators": v.accelerators(),
             "tpp": chip.map(|c| round(c.tpp())),
             "performance_density": chip.and_then(|c| c.performance_density()).map(round),
         }),
         jurisdiction: json!({
-            "declared": country_json(policy, f.declared_country, d.declared_groups()),
-            "network": country_json(policy, f.network_country, d.network_groups()),
+            "declared": country_json(policy, v.declared_country()),
+            "network": country_json(policy, v.network_country()),
             "network_ip": args.ip,
-            "headquarters": country_json(policy, f.headquarters, d.headquarters_groups()),
+            "headquarters": country_json(policy, v.headquarters()),
         }),
-        license_requirement: requirement.map(|r| {
+        license_requirement: v.license_requirement().map(|r| {
             json!({
                 "countries": r.countries().map(|c| c.country).collect::<Vec<_>>(),
                 "also_covered_by": r.countries().filter_map(|c| c.alias_of).collect::<Vec<_>>(),
@@ -237,6 +225,7 @@ fn explain<'a>(
             "country_lists_as_of": policy.country_lists_as_of(),
         }),
     };
+    let allowed = matches!(v.outcome(), Outcome::Allow | Outcome::AllowLicensed);
     (out, allowed)
 }
 
@@ -292,21 +281,21 @@ fn catalog(policy: &Policy, regime: Option<&str>) -> Result<(), String> {
 fn main() -> ExitCode {
     let run = || -> Result<bool, String> {
         let args = parse_args()?;
-        let policy = load_policy(&args)?;
+        let gate = load_gate(&args)?;
+        let policy = gate.policy();
         if args.catalog {
             catalog(&policy, args.regime.as_deref())?;
             return Ok(true);
         }
         let now = args.at.unwrap_or_else(SystemTime::now);
-        let facts = Facts {
-            declared_country: args.country,
-            headquarters: args.headquarters,
-            network_country: args.ip.and_then(|ip| policy.ip_table().lookup(ip)),
-            instance_type: args.instance_type.as_deref(),
-            instance_count: args.count.unwrap_or(1),
-        };
-        let d = decide(&policy, &facts, now);
-        let (out, allowed) = explain(&policy, &args, &d, now);
+        let mut facts = Facts::new().with_instance_count(args.count.unwrap_or(1));
+        facts.declared_country = args.country;
+        facts.headquarters = args.headquarters;
+        facts.network_country = args.ip.and_then(|ip| gate.network_country(&policy, ip));
+        facts.instance_type = args.instance_type.as_deref();
+        facts.customer_id = args.customer.as_deref();
+        let verdict = gate.evaluate(&facts, args.license.as_deref(), now);
+        let (out, allowed) = explain(&verdict, &args);
         let text = serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?;
         println!("{text}");
         Ok(allowed)

@@ -37,7 +37,7 @@ use jsonwebtoken::jwk::{
 };
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use sha2::{Digest, Sha256};
-use tower_export_control::license::{LicenseClaims, LicenseVerifier};
+use tower_export_control::license::{LicenseClaims, LicenseTrust, LicenseVerifier};
 use tower_export_control::{AcceleratorClass, CountryCode};
 
 const USAGE: &str =
@@ -322,9 +322,10 @@ fn verify(args: &[String]) -> Result<(), Failure> {
     let [token] = args.positional.as_slice() else {
         return Err(Failure::Usage("`verify` takes exactly one token".into()));
     };
-    let verifier =
-        LicenseVerifier::from_toml_path(args.required("config")?).map_err(|e| e.to_string())?;
-    match verifier.verify(token.trim(), args.now()?) {
+    let trust =
+        LicenseTrust::from_toml_path(args.required("config")?).map_err(|e| e.to_string())?;
+    let verifier = LicenseVerifier::new(0);
+    match verifier.verify(&trust, token.trim(), args.now()?) {
         Ok(claims) => {
             let json = serde_json::to_string_pretty(&*claims)
                 .map_err(|e| format!("cannot print the claims: {e}"))?;

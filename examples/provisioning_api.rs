@@ -15,7 +15,6 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
@@ -24,8 +23,8 @@ use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
 use tower_export_control::jurisdiction::IpTable;
-use tower_export_control::license::LicenseVerifier;
-use tower_export_control::{ExportControlLayer, ExportTags, Policy};
+use tower_export_control::license::LicenseTrust;
+use tower_export_control::{ExportControlLayer, ExportTags, Gate, Policy};
 
 const DEMO_ISSUER: &str = "https://demo-licensing.invalid";
 const DEMO_KID: &str = "demo-2026";
@@ -70,21 +69,21 @@ fn demo_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-issuer")
 }
 
-/// The default policy (or `--policy`), plus the demo issuer, plus IP tables.
-fn load_policy(args: &Args) -> Result<Policy, String> {
-    let mut policy = match &args.policy {
+/// The default policy (or `--policy`); the demo issuer and IP tables serve
+/// a policy that names no issuers or tables of its own.
+fn load_gate(args: &Args) -> Result<Gate, String> {
+    let policy = match &args.policy {
         Some(path) => Policy::from_path(path).map_err(|e| e.to_string())?,
-        None => {
-            let demo = LicenseVerifier::from_toml_path(demo_dir().join("license.toml"))
-                .map_err(|e| e.to_string())?;
-            Policy::embedded_default().with_license_verifier(demo)
-        }
+        None => Policy::embedded_default(),
     };
+    let demo =
+        LicenseTrust::from_toml_path(demo_dir().join("license.toml")).map_err(|e| e.to_string())?;
+    let mut gate = Gate::new(policy).with_license_trust(demo);
     if !args.ip_tables.is_empty() {
         let table = IpTable::from_paths(&args.ip_tables).map_err(|e| e.to_string())?;
-        policy = policy.with_ip_table(table);
+        gate = gate.with_ip_table(table);
     }
-    Ok(policy)
+    Ok(gate)
 }
 
 /// A license for customer `acme-cn` in CN, signed with the demo key.
@@ -126,14 +125,14 @@ async fn echo(
         .collect();
     let tags = tags.map(|Extension(t)| {
         json!({
-            "countries": t.countries().map(|(c, s)| json!({"country": c, "source": format!("{s:?}").to_lowercase()})).collect::<Vec<_>>(),
-            "country_groups": t.country_groups().collect::<Vec<_>>(),
+            "countries": t.verdict().countries().map(|(c, s)| json!({"country": c, "source": format!("{s:?}").to_lowercase()})).collect::<Vec<_>>(),
+            "country_groups": t.verdict().country_groups().collect::<Vec<_>>(),
             "accelerator_class": t.accelerator_class(),
             "instance_type": t.instance_type(),
             "instance_count": t.instance_count(),
-            "accelerators": t.accelerators(),
-            "decision": t.decision().as_str(),
-            "rules": t.rules().collect::<Vec<_>>(),
+            "accelerators": t.verdict().accelerators(),
+            "decision": t.outcome().as_str(),
+            "rules": t.verdict().rules().collect::<Vec<_>>(),
             "license_id": t.license_id(),
         })
     });
@@ -180,8 +179,8 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (policy, license) = match (load_policy(&args), demo_license()) {
-        (Ok(p), Ok(l)) => (p, l),
+    let (gate, license) = match (load_gate(&args), demo_license()) {
+        (Ok(g), Ok(l)) => (g, l),
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("provisioning_api: {e}");
             return ExitCode::from(2);
@@ -190,7 +189,7 @@ async fn main() -> ExitCode {
     let app = Router::new()
         .route("/v1/instances", get(echo).post(echo))
         .route("/healthz", get(healthz))
-        .layer(ExportControlLayer::new(Arc::new(policy)));
+        .layer(ExportControlLayer::new(gate));
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(l) => l,
         Err(e) => {

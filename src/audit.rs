@@ -8,12 +8,14 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use crate::verdict::{Outcome, Verdict};
 use crate::{AcceleratorClass, CountryCode, ReasonCode};
 
 /// A process-unique id of one decision: 64 bits fixed at start-up (the
@@ -80,32 +82,18 @@ impl Serialize for DecisionId {
     }
 }
 
-/// How a request ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum AuditOutcome {
-    /// Passed on: no rule required more.
-    Allow,
-    /// Passed on: a license token covered it.
-    AllowLicensed,
-    /// Passed on in report-only mode; enforcement would have denied it.
-    ReportOnlyDeny,
-    /// Denied by the policy (451).
-    Deny,
-    /// Rejected as malformed (400/413) before a decision.
-    Rejected,
-}
-
-/// One decision, as recorded.
+/// One decision, as recorded: the [`Verdict`] with the request's customer
+/// id, client address and time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct AuditRecord {
     /// The decision id.
     pub decision_id: DecisionId,
     /// When it was decided, in milliseconds since the Unix epoch.
     pub time_unix_ms: u64,
     /// How it ended.
-    pub outcome: AuditOutcome,
-    /// The reason, for everything but plain allows.
+    pub outcome: Outcome,
+    /// The reason, for everything but plain and licensed allows.
     pub reason: Option<ReasonCode>,
     /// The customer id header, when valid.
     pub customer_id: Option<String>,
@@ -121,7 +109,8 @@ pub struct AuditRecord {
     pub instance_type: Option<String>,
     /// Instances requested.
     pub instance_count: Option<u32>,
-    /// The accelerator class the rules were evaluated with.
+    /// The accelerator class the rules were evaluated with (`None` for
+    /// requests rejected before a decision).
     pub accelerator_class: Option<AcceleratorClass>,
     /// The rules (and policy defaults) that decided.
     pub rules: Vec<String>,
@@ -129,6 +118,85 @@ pub struct AuditRecord {
     pub license_id: Option<String>,
     /// The policy digest.
     pub policy: String,
+}
+
+impl AuditRecord {
+    /// The record of `verdict`, for a request from `customer_id` at
+    /// `client_ip`, decided at `time`.
+    pub fn new(
+        verdict: &Verdict,
+        customer_id: Option<&str>,
+        client_ip: Option<IpAddr>,
+        time: SystemTime,
+    ) -> Self {
+        Self {
+            decision_id: verdict.decision_id(),
+            time_unix_ms: unix_ms(time),
+            outcome: verdict.outcome(),
+            reason: verdict.reason(),
+            customer_id: customer_id.map(str::to_owned),
+            country: verdict.declared_country(),
+            headquarters: verdict.headquarters(),
+            network_country: verdict.network_country(),
+            client_ip,
+            instance_type: verdict.instance_type().map(str::to_owned),
+            instance_count: Some(verdict.instance_count()),
+            accelerator_class: verdict.evaluated_class(),
+            rules: verdict.rules().map(str::to_owned).collect(),
+            license_id: verdict.license_id().map(str::to_owned),
+            policy: verdict.policy().digest().to_owned(),
+        }
+    }
+}
+
+/// Logs `verdict` on the `tower_export_control::audit` target: `info` for
+/// what was decided, `warn` with "would deny" for report-only would-be
+/// denials.
+pub fn log(verdict: &Verdict) {
+    struct Rules<'a>(&'a Verdict);
+    impl fmt::Display for Rules<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            for (i, r) in self.0.rules().enumerate() {
+                if i > 0 {
+                    f.write_str(",")?;
+                }
+                f.write_str(r)?;
+            }
+            Ok(())
+        }
+    }
+    let (declared, network, headquarters) = (
+        verdict.declared_country(),
+        verdict.network_country(),
+        verdict.headquarters(),
+    );
+    if verdict.outcome() == Outcome::ReportOnlyDeny {
+        tracing::warn!(
+            target: "tower_export_control::audit",
+            decision_id = %verdict.decision_id(),
+            reason = verdict.reason().map(ReasonCode::as_str),
+            rules = %Rules(verdict),
+            policy = verdict.policy().digest(),
+            "would deny: {}",
+            verdict.detail().unwrap_or_default()
+        );
+        return;
+    }
+    tracing::info!(
+        target: "tower_export_control::audit",
+        decision_id = %verdict.decision_id(),
+        outcome = verdict.outcome().as_str(),
+        reason = verdict.reason().map(ReasonCode::as_str),
+        country = declared.as_ref().map(CountryCode::as_str),
+        network_country = network.as_ref().map(CountryCode::as_str),
+        headquarters = headquarters.as_ref().map(CountryCode::as_str),
+        instance_type = verdict.instance_type(),
+        class = verdict.evaluated_class().map(AcceleratorClass::as_str),
+        rules = %Rules(verdict),
+        license = verdict.license_id(),
+        policy = verdict.policy().digest(),
+        "export decision"
+    );
 }
 
 pub(crate) fn unix_ms(t: SystemTime) -> u64 {
@@ -158,9 +226,11 @@ where
 ///
 /// ```
 /// use tower_export_control::audit::AuditQueue;
+/// use tower_export_control::{ExportControlLayer, Policy};
+///
 /// let (queue, records) = AuditQueue::bounded(10_000);
-/// let queue = std::sync::Arc::new(queue);
-/// // ExportControlLayer::new(policy).audit(queue.clone()); later: queue.dropped()
+/// let layer = ExportControlLayer::new(Policy::embedded_default()).with_audit(queue.clone());
+/// assert_eq!(queue.dropped(), 0);
 /// std::thread::spawn(move || {
 ///     for record in records {
 ///         // write `record` (it is `Serialize`) to durable storage
@@ -168,10 +238,13 @@ where
 ///     }
 /// });
 /// ```
-#[derive(Debug)]
+///
+/// Clones share the queue and its drop count: give one to the layer and
+/// keep one to read [`dropped`](Self::dropped).
+#[derive(Clone, Debug)]
 pub struct AuditQueue {
     tx: SyncSender<AuditRecord>,
-    dropped: AtomicU64,
+    dropped: Arc<AtomicU64>,
 }
 
 impl AuditQueue {
@@ -180,7 +253,7 @@ impl AuditQueue {
         let (tx, rx) = sync_channel(capacity);
         let queue = Self {
             tx,
-            dropped: AtomicU64::new(0),
+            dropped: Arc::new(AtomicU64::new(0)),
         };
         (queue, rx)
     }

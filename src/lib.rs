@@ -55,14 +55,18 @@ struct ReadmeDoctests;
 
 pub mod accelerator;
 pub mod audit;
+mod gate;
 pub mod jurisdiction;
 pub mod layer;
 pub mod license;
 pub mod policy;
 mod reason;
+pub mod verdict;
 
 pub use accelerator::AcceleratorClass;
+pub use gate::Gate;
 pub use jurisdiction::{CountryCode, IpTable};
 pub use layer::{ClientAddr, Denial, ExportControl, ExportControlLayer, ExportTags};
-pub use policy::{Decision, Facts, Outcome, Policy, PolicyError, decide};
+pub use policy::{Decision, Facts, Policy, PolicyError, decide};
 pub use reason::ReasonCode;
+pub use verdict::{Outcome, Verdict};

@@ -10,7 +10,8 @@ use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use tower::{ServiceBuilder, ServiceExt};
 use tower_export_control::ExportTags;
-use tower_export_control::audit::{AuditOutcome, AuditQueue, AuditRecord, AuditSink};
+use tower_export_control::Outcome;
+use tower_export_control::audit::{AuditQueue, AuditRecord, AuditSink};
 use tower_export_control::{ExportControlLayer, Policy, ReasonCode};
 
 #[derive(Default)]
@@ -55,7 +56,11 @@ fn provision(country: &str, body: &'static str) -> Request<Full<Bytes>> {
 #[tokio::test]
 async fn one_record_per_request_with_the_visible_decision_id() {
     let sink = Arc::new(Collect::default());
-    let layer = ExportControlLayer::new(Policy::embedded_default()).audit(sink.clone());
+    let layer = {
+        let sink = Arc::clone(&sink);
+        ExportControlLayer::new(Policy::embedded_default())
+            .with_audit(move |record| sink.record(record))
+    };
 
     let allowed = send(
         &layer,
@@ -84,22 +89,22 @@ async fn one_record_per_request_with_the_visible_decision_id() {
         unreachable!()
     };
 
-    assert_eq!(allow.outcome, AuditOutcome::Allow);
+    assert_eq!(allow.outcome, Outcome::Allow);
     assert_eq!(allow.customer_id.as_deref(), Some("cust-1"));
     assert_eq!(allow.instance_count, Some(2));
     assert_eq!(allow.country.map(|c| c.to_string()).as_deref(), Some("US"));
     let seen = allowed.headers()["seen-decision-id"].to_str().unwrap();
     assert_eq!(seen, allow.decision_id.to_string());
 
-    assert_eq!(deny.outcome, AuditOutcome::Deny);
+    assert_eq!(deny.outcome, Outcome::Deny);
     assert_eq!(deny.reason, Some(ReasonCode::LicenseRequired));
     assert_eq!(deny.rules, vec!["3a090-destination".to_owned()]);
     let body: serde_json::Value = serde_json::from_slice(denied.body()).unwrap();
     assert_eq!(body["decision_id"], deny.decision_id.to_string());
 
-    assert_eq!(bad_country.outcome, AuditOutcome::Rejected);
+    assert_eq!(bad_country.outcome, Outcome::Rejected);
     assert_eq!(bad_country.reason, Some(ReasonCode::InvalidCountry));
-    assert_eq!(bad_body.outcome, AuditOutcome::Rejected);
+    assert_eq!(bad_body.outcome, Outcome::Rejected);
     assert_eq!(bad_body.reason, Some(ReasonCode::InvalidBody));
     assert_eq!(bad_body.customer_id.as_deref(), Some("cust-1"));
 
@@ -112,8 +117,7 @@ async fn one_record_per_request_with_the_visible_decision_id() {
 #[tokio::test]
 async fn a_full_queue_drops_and_counts_without_blocking() {
     let (queue, receiver) = AuditQueue::bounded(2);
-    let queue = Arc::new(queue);
-    let layer = ExportControlLayer::new(Policy::embedded_default()).audit(queue.clone());
+    let layer = ExportControlLayer::new(Policy::embedded_default()).with_audit(queue.clone());
     for _ in 0..5 {
         let res = send(&layer, provision("US", r#"{"instance_type":"m7i.large"}"#)).await;
         assert_eq!(res.status(), StatusCode::OK);
@@ -121,7 +125,7 @@ async fn a_full_queue_drops_and_counts_without_blocking() {
     assert_eq!(queue.dropped(), 3);
     let kept: Vec<AuditRecord> = receiver.try_iter().collect();
     assert_eq!(kept.len(), 2);
-    assert!(kept.iter().all(|r| r.outcome == AuditOutcome::Allow));
+    assert!(kept.iter().all(|r| r.outcome == Outcome::Allow));
     // Records serialize for storage.
     let json = serde_json::to_value(&kept[0]).unwrap();
     assert_eq!(json["outcome"], "allow");

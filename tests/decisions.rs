@@ -9,9 +9,9 @@ use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use proptest::prelude::*;
-use tower_export_control::policy::{DEFAULT_POLICY_TOML, DefaultRule, Mode};
+use tower_export_control::policy::{Action, DEFAULT_POLICY_TOML, DefaultRule, Mode};
 use tower_export_control::{
-    AcceleratorClass, CountryCode, Decision, Facts, Outcome, Policy, ReasonCode, decide,
+    AcceleratorClass, CountryCode, Decision, Facts, Policy, ReasonCode, decide,
 };
 
 /// 2026-07-08 00:00:00 UTC, the date of the default policy's country lists.
@@ -53,12 +53,14 @@ fn facts<'a>(
     instance_type: Option<&'a str>,
     instance_count: u32,
 ) -> Facts<'a> {
-    Facts {
-        declared_country: declared.map(cc),
-        network_country: network.map(cc),
-        headquarters: hq.map(cc),
-        instance_type,
-        instance_count,
+    {
+        let mut f = Facts::new();
+        f.declared_country = declared.map(cc);
+        f.network_country = network.map(cc);
+        f.headquarters = hq.map(cc);
+        f.instance_type = instance_type;
+        f.instance_count = instance_count;
+        f
     }
 }
 
@@ -118,7 +120,7 @@ struct Row {
     hq: Option<&'static str>,
     instance_type: Option<&'static str>,
     count: u32,
-    outcome: Outcome,
+    outcome: Action,
     reason: Option<&'static str>,
     rules: &'static [&'static str],
     /// License requirement countries, `(country, alias_of)`.
@@ -142,7 +144,7 @@ fn allow(name: &'static str, who: Who, it: Option<&'static str>) -> Row {
         hq: who.2,
         instance_type: it,
         count: 1,
-        outcome: Outcome::Allow,
+        outcome: Action::Allow,
         reason: None,
         rules: &[],
         countries: &[],
@@ -152,7 +154,7 @@ fn allow(name: &'static str, who: Who, it: Option<&'static str>) -> Row {
 
 fn deny(name: &'static str, who: Who, it: Option<&'static str>) -> Row {
     Row {
-        outcome: Outcome::Deny,
+        outcome: Action::Deny,
         reason: Some("embargoed"),
         rules: &[EMBARGO],
         ..allow(name, who, it)
@@ -168,7 +170,7 @@ fn license(
     accelerators: u64,
 ) -> Row {
     Row {
-        outcome: Outcome::RequireLicense,
+        outcome: Action::RequireLicense,
         reason: Some("license_required"),
         rules,
         countries,
@@ -266,7 +268,7 @@ fn check_row(policy: &Policy, r: &Row) {
     let f = facts(r.declared, r.network, r.hq, r.instance_type, r.count);
     let d = decide(policy, &f, now());
     let name = r.name;
-    assert_eq!(d.outcome(), r.outcome, "{name}: outcome");
+    assert_eq!(d.action(), r.outcome, "{name}: outcome");
     assert_eq!(
         d.reason().map(ReasonCode::as_str),
         r.reason,
@@ -280,11 +282,7 @@ fn check_row(policy: &Policy, r: &Row) {
         .collect();
     assert_eq!(required(&d), want, "{name}: license countries");
     let req = d.license_requirement();
-    assert_eq!(
-        req.is_some(),
-        r.outcome == Outcome::RequireLicense,
-        "{name}"
-    );
+    assert_eq!(req.is_some(), r.outcome == Action::RequireLicense, "{name}");
     if let Some(req) = req {
         assert_eq!(
             Some(req.accelerators),
@@ -418,7 +416,7 @@ fn decision_details() {
     );
     assert_eq!(cn.default_rule(), None);
     assert_eq!(cn.policy().digest(), policy.digest());
-    assert_eq!(Outcome::RequireLicense.as_str(), "require-license");
+    assert_eq!(Action::RequireLicense.as_str(), "require-license");
 }
 
 // ---------------------------------------------------------------------------
@@ -450,24 +448,25 @@ fn the_derived_set_of_licensed_destinations() {
     let mut denied = BTreeSet::new();
     let mut allowed = BTreeSet::new();
     for c in CountryCode::all() {
-        let f = Facts {
-            declared_country: Some(c),
-            instance_type: Some(P5),
-            ..Facts::default()
+        let f = {
+            let mut f = Facts::new();
+            f.declared_country = Some(c);
+            f.instance_type = Some(P5);
+            f
         };
         let d = decide(&policy, &f, now());
-        match d.outcome() {
-            Outcome::RequireLicense => {
+        match d.action() {
+            Action::RequireLicense => {
                 assert_eq!(d.reason(), Some(ReasonCode::LicenseRequired), "{c}");
                 assert_eq!(rules_of(&d), [DEST], "{c}");
                 licensed.insert(c)
             }
-            Outcome::Deny => {
+            Action::Deny => {
                 assert_eq!(d.reason(), Some(ReasonCode::Embargoed), "{c}");
                 assert_eq!(rules_of(&d), [EMBARGO], "{c}");
                 denied.insert(c)
             }
-            Outcome::Allow => allowed.insert(c),
+            Action::Allow => allowed.insert(c),
         };
     }
     // Counted as: licensed = the 46 + HK − the 4 embargoed (43 codes);
@@ -487,13 +486,14 @@ fn the_derived_set_of_licensed_destinations() {
     let d5_mo = set("AF BY CD CF CN CU ER HT IQ IR KP LB LY MM NI RU SD SO SS SY VE ZW MO HK");
     let hq: BTreeSet<_> = CountryCode::all()
         .filter(|c| {
-            let f = Facts {
-                declared_country: Some(cc("US")),
-                headquarters: Some(*c),
-                instance_type: Some(P5),
-                ..Facts::default()
+            let f = {
+                let mut f = Facts::new();
+                f.declared_country = Some(cc("US"));
+                f.headquarters = Some(*c);
+                f.instance_type = Some(P5);
+                f
             };
-            decide(&policy, &f, now()).outcome() == Outcome::RequireLicense
+            decide(&policy, &f, now()).action() == Action::RequireLicense
         })
         .collect();
     assert_eq!(hq, d5_mo);
@@ -569,8 +569,8 @@ fn small_classes() {
     assert_eq!(class("cpu"), AcceleratorClass::None);
 }
 
-fn outcome(p: &Policy, declared: Option<&str>, it: Option<&str>) -> Outcome {
-    decide(p, &facts(declared, None, None, it, 1), now()).outcome()
+fn outcome(p: &Policy, declared: Option<&str>, it: Option<&str>) -> Action {
+    decide(p, &facts(declared, None, None, it, 1), now()).action()
 }
 
 #[test]
@@ -605,16 +605,16 @@ fn all_matching_rules_apply_and_the_most_restrictive_wins() {
     let p = small(&THREE_RULES.concat());
     // CN: allow-cn and license-g1 match; require-license wins.
     let d = decide(&p, &facts(Some("CN"), None, None, Some("a"), 1), now());
-    assert_eq!(d.outcome(), Outcome::RequireLicense);
+    assert_eq!(d.action(), Action::RequireLicense);
     assert_eq!(rules_of(&d), ["license-g1"]);
     // CN CPU-only: only allow-cn matches; it is the deciding rule.
     let d = decide(&p, &facts(Some("CN"), None, None, Some("cpu"), 1), now());
-    assert_eq!(d.outcome(), Outcome::Allow);
+    assert_eq!(d.action(), Action::Allow);
     assert_eq!(rules_of(&d), ["allow-cn"]);
     assert_eq!(d.reason(), None);
     // RU: license-g1 and deny-ex match; deny wins, with the default reason.
     let d = decide(&p, &facts(Some("RU"), None, None, Some("a"), 1), now());
-    assert_eq!(d.outcome(), Outcome::Deny);
+    assert_eq!(d.action(), Action::Deny);
     assert_eq!(d.reason(), Some(ReasonCode::Embargoed));
     assert_eq!(rules_of(&d), ["deny-ex"]);
     assert!(d.license_requirement().is_none());
@@ -685,7 +685,7 @@ fn no_matching_rule_allows() {
         (None, Some("cpu")),
     ] {
         let d = decide(&p, &facts(c, None, None, it, 1), now());
-        assert_eq!(d.outcome(), Outcome::Allow, "{c:?} {it:?}");
+        assert_eq!(d.action(), Action::Allow, "{c:?} {it:?}");
         assert_eq!(rules_of(&d), Vec::<String>::new());
         assert_eq!(d.reason(), None);
         assert!(d.license_requirement().is_none());
@@ -693,7 +693,7 @@ fn no_matching_rule_allows() {
     // A policy with no rules at all allows every located request.
     let empty = small("");
     assert!(empty.rules().is_empty());
-    assert_eq!(outcome(&empty, Some("KP"), Some("a")), Outcome::Allow);
+    assert_eq!(outcome(&empty, Some("KP"), Some("a")), Action::Allow);
 }
 
 #[test]
@@ -713,13 +713,13 @@ accelerator_classes = ["3A090.b"]
 action = "require-license"
 "#,
     );
-    assert_eq!(outcome(&p, Some("CN"), Some("cpu")), Outcome::Deny);
-    assert_eq!(outcome(&p, Some("RU"), Some("cpu")), Outcome::Allow);
-    assert_eq!(outcome(&p, Some("US"), Some("cpu")), Outcome::Allow);
+    assert_eq!(outcome(&p, Some("CN"), Some("cpu")), Action::Deny);
+    assert_eq!(outcome(&p, Some("RU"), Some("cpu")), Action::Allow);
+    assert_eq!(outcome(&p, Some("US"), Some("cpu")), Action::Allow);
     // No countries or groups but except_groups: every country not excepted.
-    assert_eq!(outcome(&p, Some("US"), Some("b")), Outcome::RequireLicense);
-    assert_eq!(outcome(&p, Some("IR"), Some("b")), Outcome::Allow);
-    assert_eq!(outcome(&p, Some("RU"), Some("b")), Outcome::Allow);
+    assert_eq!(outcome(&p, Some("US"), Some("b")), Action::RequireLicense);
+    assert_eq!(outcome(&p, Some("IR"), Some("b")), Action::Allow);
+    assert_eq!(outcome(&p, Some("RU"), Some("b")), Action::Allow);
     // ... but a location condition needs a location.
     let d = decide(&p, &facts(None, None, Some("US"), Some("b"), 1), now());
     assert_eq!(rules_of(&d), [UNKNOWN_J]);
@@ -730,7 +730,7 @@ action = "require-license"
         &facts(Some("RU"), Some("CN"), None, Some("cpu"), 1),
         now(),
     );
-    assert_eq!(d.outcome(), Outcome::Deny);
+    assert_eq!(d.action(), Action::Deny);
 }
 
 #[test]
@@ -759,8 +759,8 @@ action = "require-license"
 effective_until = "2024-02-29"
 "#,
     );
-    let o = |c, t| decide(&p, &facts(Some(c), None, None, Some("a"), 1), t).outcome();
-    use Outcome::*;
+    let o = |c, t| decide(&p, &facts(Some(c), None, None, Some("a"), 1), t).action();
+    use Action::*;
     for (c, t, want) in [
         ("CN", at_plus("2026-01-01", -1), Allow),
         ("CN", at("2026-01-01"), Deny), // from is inclusive
@@ -788,29 +788,29 @@ fn unknown_jurisdiction_default() {
     // require-license is the default.
     let p = small("");
     let d = nobody(&p, "a");
-    assert_eq!(d.outcome(), Outcome::RequireLicense);
+    assert_eq!(d.action(), Action::RequireLicense);
     assert_eq!(d.reason(), Some(ReasonCode::JurisdictionUnknown));
     assert_eq!(rules_of(&d), [UNKNOWN_J]);
 
     let p = small("[defaults]\nunknown_jurisdiction = \"deny\"\n");
     for it in ["a", "b", "zz"] {
         let d = nobody(&p, it);
-        assert_eq!(d.outcome(), Outcome::Deny, "{it}");
+        assert_eq!(d.action(), Action::Deny, "{it}");
         assert_eq!(d.reason(), Some(ReasonCode::JurisdictionUnknown));
         assert_eq!(rules_of(&d), [UNKNOWN_J]);
         assert_eq!(d.default_rule(), Some(DefaultRule::UnknownJurisdiction));
     }
     for it in ["low", "cpu"] {
-        assert_eq!(nobody(&p, it).outcome(), Outcome::Allow, "{it}");
+        assert_eq!(nobody(&p, it).action(), Action::Allow, "{it}");
     }
     // A known network country is a known jurisdiction.
     let d = decide(&p, &facts(None, Some("US"), None, Some("a"), 1), now());
-    assert_eq!(d.outcome(), Outcome::Allow);
+    assert_eq!(d.action(), Action::Allow);
 
     let p = small("[defaults]\nunknown_jurisdiction = \"allow\"\n");
     for it in ["a", "b", "zz", "low", "cpu"] {
         let d = nobody(&p, it);
-        assert_eq!(d.outcome(), Outcome::Allow, "{it}");
+        assert_eq!(d.action(), Action::Allow, "{it}");
         assert_eq!(d.default_rule(), None);
         assert_eq!(rules_of(&d), Vec::<String>::new());
     }
@@ -837,22 +837,22 @@ action = "require-license"
     ));
     for c in [Some("CN"), Some("US"), None] {
         let d = decide(&p, &facts(c, None, None, Some("zz"), 1), now());
-        assert_eq!(d.outcome(), Outcome::Deny, "{c:?}");
+        assert_eq!(d.action(), Action::Deny, "{c:?}");
         assert_eq!(d.reason(), Some(ReasonCode::InstanceTypeUnknown), "{c:?}");
         assert_eq!(rules_of(&d), [UNKNOWN_IT], "{c:?}");
         assert_eq!(d.accelerators().evaluated_class, AcceleratorClass::Unknown);
     }
     // Known types are unaffected.
-    assert_eq!(outcome(&p, Some("US"), Some("a")), Outcome::Allow);
-    assert_eq!(outcome(&p, Some("CN"), Some("a")), Outcome::RequireLicense);
-    assert_eq!(outcome(&p, Some("CN"), None), Outcome::Allow);
+    assert_eq!(outcome(&p, Some("US"), Some("a")), Action::Allow);
+    assert_eq!(outcome(&p, Some("CN"), Some("a")), Action::RequireLicense);
+    assert_eq!(outcome(&p, Some("CN"), None), Action::Allow);
 
     // An assumed class: the rules see 3A090.b.
     let p = small(&format!(
         "[defaults]\nunknown_instance_type = \"3A090.b\"\n{rule}"
     ));
     let d = decide(&p, &facts(Some("CN"), None, None, Some("zz"), 1), now());
-    assert_eq!(d.outcome(), Outcome::RequireLicense);
+    assert_eq!(d.action(), Action::RequireLicense);
     assert_eq!(d.reason(), Some(ReasonCode::InstanceTypeUnknown));
     assert_eq!(rules_of(&d), ["license-cn-b", UNKNOWN_IT]);
     assert_eq!(d.accelerators().class, AcceleratorClass::Unknown);
@@ -865,14 +865,14 @@ action = "require-license"
         AcceleratorClass::Eccn3A090b
     );
     assert_eq!(d.license_requirement().unwrap().accelerators, u64::MAX);
-    assert_eq!(outcome(&p, Some("US"), Some("zz")), Outcome::Allow);
+    assert_eq!(outcome(&p, Some("US"), Some("zz")), Action::Allow);
 
     // Assumed below-threshold: no rule and no default applies.
     let p = small(&format!(
         "[defaults]\nunknown_instance_type = \"below-threshold\"\n{rule}"
     ));
-    assert_eq!(outcome(&p, Some("CN"), Some("zz")), Outcome::Allow);
-    assert_eq!(outcome(&p, None, Some("zz")), Outcome::Allow);
+    assert_eq!(outcome(&p, Some("CN"), Some("zz")), Action::Allow);
+    assert_eq!(outcome(&p, None, Some("zz")), Action::Allow);
 }
 
 #[test]
@@ -882,18 +882,18 @@ fn controlled_classes() {
         p.defaults().controlled_classes().collect::<Vec<_>>(),
         [AcceleratorClass::Eccn3A090a]
     );
-    assert_eq!(outcome(&p, None, Some("a")), Outcome::RequireLicense);
-    assert_eq!(outcome(&p, None, Some("b")), Outcome::Allow);
-    assert_eq!(outcome(&p, None, Some("low")), Outcome::Allow);
+    assert_eq!(outcome(&p, None, Some("a")), Action::RequireLicense);
+    assert_eq!(outcome(&p, None, Some("b")), Action::Allow);
+    assert_eq!(outcome(&p, None, Some("low")), Action::Allow);
 
     let p = small("[defaults]\ncontrolled_classes = [\"below-threshold\", \"none\"]\n");
-    assert_eq!(outcome(&p, None, Some("a")), Outcome::Allow);
-    assert_eq!(outcome(&p, None, Some("low")), Outcome::RequireLicense);
-    assert_eq!(outcome(&p, None, Some("cpu")), Outcome::RequireLicense);
-    assert_eq!(outcome(&p, None, None), Outcome::RequireLicense);
+    assert_eq!(outcome(&p, None, Some("a")), Action::Allow);
+    assert_eq!(outcome(&p, None, Some("low")), Action::RequireLicense);
+    assert_eq!(outcome(&p, None, Some("cpu")), Action::RequireLicense);
+    assert_eq!(outcome(&p, None, None), Action::RequireLicense);
 
     let p = small("[defaults]\ncontrolled_classes = []\n");
-    assert_eq!(outcome(&p, None, Some("a")), Outcome::Allow);
+    assert_eq!(outcome(&p, None, Some("a")), Action::Allow);
 }
 
 #[test]
@@ -908,13 +908,13 @@ fn report_only_mode() {
         Policy::from_toml(&small_text_with_mode("report-only", &rules), "r.toml", None).unwrap();
     assert_eq!(p.mode(), Mode::ReportOnly);
     for (c, want) in [
-        ("RU", Outcome::Deny),
-        ("CN", Outcome::RequireLicense),
-        ("US", Outcome::Allow),
+        ("RU", Action::Deny),
+        ("CN", Action::RequireLicense),
+        ("US", Action::Allow),
     ] {
         let d = decide(&p, &facts(Some(c), None, None, Some("a"), 1), now());
         // The outcome is still what enforcement would do.
-        assert_eq!(d.outcome(), want, "{c}");
+        assert_eq!(d.action(), want, "{c}");
         assert!(d.report_only(), "{c}");
     }
     let p = p.with_mode(Mode::Enforce);
@@ -922,7 +922,7 @@ fn report_only_mode() {
     let p = Policy::embedded_default().with_mode(Mode::ReportOnly);
     let d = decide(&p, &facts(Some("IR"), None, None, None, 1), now());
     assert!(d.report_only());
-    assert_eq!(d.outcome(), Outcome::Deny);
+    assert_eq!(d.action(), Action::Deny);
     assert_eq!(Mode::ReportOnly.as_str(), "report-only");
 }
 
@@ -1011,28 +1011,28 @@ action = "deny"
     };
     // ZA in the watch list, not a partner: denied with the rule's reason.
     let z = d(Some("ZA"), None, "a");
-    assert_eq!(z.outcome(), Outcome::Deny);
+    assert_eq!(z.action(), Action::Deny);
     assert_eq!(z.reason(), Some(ReasonCode::LicenseRequired));
     assert_eq!(rules_of(&z), ["watch"]);
     // BR is excepted as a partner.
-    assert_eq!(d(Some("BR"), None, "a").outcome(), Outcome::Allow);
+    assert_eq!(d(Some("BR"), None, "a").action(), Action::Allow);
     // Headquarters conditions: groups or countries.
     for hq in ["BR", "ZA", "MX"] {
         let x = d(Some("US"), Some(hq), "a");
-        assert_eq!(x.outcome(), Outcome::RequireLicense, "{hq}");
+        assert_eq!(x.action(), Action::RequireLicense, "{hq}");
         assert_eq!(required(&x), [(hq.to_owned(), None)]);
         assert_eq!(rules_of(&x), ["hq-watch"]);
     }
-    assert_eq!(d(Some("US"), Some("US"), "a").outcome(), Outcome::Allow);
-    assert_eq!(d(Some("US"), None, "a").outcome(), Outcome::Allow);
+    assert_eq!(d(Some("US"), Some("US"), "a").action(), Action::Allow);
+    assert_eq!(d(Some("US"), None, "a").action(), Action::Allow);
     // Both conditions of one rule must hold.
     let both = d(Some("FR"), Some("ZA"), "a");
-    assert_eq!(both.outcome(), Outcome::Deny);
+    assert_eq!(both.action(), Action::Deny);
     assert_eq!(rules_of(&both), ["located-fr-hq-za"]);
-    assert_eq!(d(Some("FR"), Some("US"), "a").outcome(), Outcome::Allow);
+    assert_eq!(d(Some("FR"), Some("US"), "a").action(), Action::Allow);
     assert_eq!(
-        d(Some("DE"), Some("ZA"), "a").outcome(),
-        Outcome::RequireLicense
+        d(Some("DE"), Some("ZA"), "a").action(),
+        Action::RequireLicense
     );
 }
 
@@ -1051,7 +1051,7 @@ action = "require-license"
 "#,
     );
     let d = decide(&p, &facts(Some("CN"), None, None, None, 1), now());
-    assert_eq!(d.outcome(), Outcome::RequireLicense);
+    assert_eq!(d.action(), Action::RequireLicense);
     assert_eq!(d.accelerators().class, AcceleratorClass::None);
     assert_eq!(d.accelerators().chips_per_instance(), Some(0));
     assert_eq!(d.accelerators().total(), 0);
@@ -1087,7 +1087,7 @@ reason = "license_required"
     for text in [format!("{r1}{r2}"), format!("{r2}{r1}")] {
         let p = small(&text);
         let d = decide(&p, &facts(Some("CN"), None, None, None, 1), now());
-        assert_eq!(d.outcome(), Outcome::Deny);
+        assert_eq!(d.action(), Action::Deny);
         // license_required comes first in ReasonCode::ALL.
         assert_eq!(d.reason(), Some(ReasonCode::LicenseRequired));
         let mut rules = rules_of(&d);
@@ -1105,17 +1105,17 @@ fn aliases() {
     let p = Policy::from_toml(&text, "no-alias.toml", None).unwrap();
     assert_eq!(p.country_groups().alias_of(cc("HK")), None);
     let hk = decide(&p, &facts(Some("HK"), None, None, Some(P5), 1), now());
-    assert_eq!(hk.outcome(), Outcome::Allow);
+    assert_eq!(hk.action(), Action::Allow);
     assert!(hk.declared_groups().is_empty());
     let hq = decide(&p, &facts(Some("US"), None, Some("HK"), Some(P5), 1), now());
-    assert_eq!(hq.outcome(), Outcome::Allow);
+    assert_eq!(hq.action(), Action::Allow);
     // CN is unchanged.
-    assert_eq!(outcome(&p, Some("CN"), Some(P5)), Outcome::RequireLicense);
+    assert_eq!(outcome(&p, Some("CN"), Some(P5)), Action::RequireLicense);
     // With the alias (the default), HK requires a license.
     let default = Policy::embedded_default();
     assert_eq!(
         outcome(&default, Some("HK"), Some(P5)),
-        Outcome::RequireLicense
+        Action::RequireLicense
     );
 
     // An alias also makes `countries = ["CN"]` cover HK, not the reverse.
@@ -1136,14 +1136,14 @@ accelerator_classes = ["3A090.a"]
 action = "require-license"
 "#,
     );
-    assert_eq!(outcome(&p, Some("HK"), Some("cpu")), Outcome::Deny);
-    assert_eq!(outcome(&p, Some("CN"), Some("cpu")), Outcome::Deny);
+    assert_eq!(outcome(&p, Some("HK"), Some("cpu")), Action::Deny);
+    assert_eq!(outcome(&p, Some("CN"), Some("cpu")), Action::Deny);
     let d = decide(
         &p,
         &facts(Some("US"), Some("HK"), None, Some("a"), 1),
         now(),
     );
-    assert_eq!(d.outcome(), Outcome::Deny);
+    assert_eq!(d.action(), Action::Deny);
     assert_eq!(rules_of(&d), ["cn"]);
     // HK inherits G1 through CN.
     let g1 = p.country_groups().id("G1").unwrap();
@@ -1158,7 +1158,7 @@ action = "require-license"
 /// What must not depend on rule order.
 #[derive(Debug, PartialEq, Eq)]
 struct Summary {
-    outcome: Outcome,
+    outcome: Action,
     reason: Option<ReasonCode>,
     rules: BTreeSet<String>,
     default_rule: Option<DefaultRule>,
@@ -1168,7 +1168,7 @@ struct Summary {
 
 fn summary(d: &Decision<'_>) -> Summary {
     Summary {
-        outcome: d.outcome(),
+        outcome: d.action(),
         reason: d.reason(),
         rules: d.deciding_rules().map(str::to_owned).collect(),
         default_rule: d.default_rule(),
@@ -1343,14 +1343,14 @@ proptest! {
     ) {
         let p1 = pool_policy(POOL_DEFAULTS[defaults], &picked);
         let p2 = pool_policy(POOL_DEFAULTS[defaults], &shuffled);
-        let f = Facts { declared_country: declared, network_country: network, headquarters, instance_type: it, instance_count: count };
+        let f = { let mut f = Facts::new(); f.declared_country = declared; f.network_country = network; f.headquarters = headquarters; f.instance_type = it; f.instance_count = count; f };
         let d1 = decide(&p1, &f, t);
         let d2 = decide(&p2, &f, t);
         prop_assert_eq!(summary(&d1), summary(&d2));
         // Whatever the order, the deciding rules all carry the outcome's action.
         for id in d1.deciding_rules() {
             if let Some(rule) = p1.rules().iter().find(|r| r.id() == id) {
-                prop_assert_eq!(rule.action().as_str(), d1.outcome().as_str());
+                prop_assert_eq!(rule.action().as_str(), d1.action().as_str());
             }
         }
     }
@@ -1375,17 +1375,17 @@ proptest! {
             .filter(|_| secs >= 0)
             .or_else(|| UNIX_EPOCH.checked_sub(Duration::from_secs(secs.unsigned_abs())))
             .unwrap_or(UNIX_EPOCH);
-        let f = Facts { declared_country: declared, network_country: network, headquarters, instance_type: it.as_deref(), instance_count: count };
+        let f = { let mut f = Facts::new(); f.declared_country = declared; f.network_country = network; f.headquarters = headquarters; f.instance_type = it.as_deref(); f.instance_count = count; f };
         let d = decide(&policy, &f, t);
         // Touch everything a caller reads.
-        let _ = (d.outcome(), d.reason(), d.default_rule(), d.report_only());
+        let _ = (d.action(), d.reason(), d.default_rule(), d.report_only());
         let _ = d.deciding_rules().count();
         let _ = d.accelerators().total();
         if let Some(r) = d.license_requirement() {
             let _ = r.countries().count();
         }
-        prop_assert_eq!(d.license_requirement().is_some(), d.outcome() == Outcome::RequireLicense);
-        prop_assert_eq!(d.reason().is_some(), d.outcome() != Outcome::Allow);
+        prop_assert_eq!(d.license_requirement().is_some(), d.action() == Action::RequireLicense);
+        prop_assert_eq!(d.reason().is_some(), d.action() != Action::Allow);
     }
 
     #[test]
@@ -1394,7 +1394,7 @@ proptest! {
         it in "[ -~]{0,40}|[a-z0-9.*?]{0,12}|\\PC{0,20}",
     ) {
         let policy = Policy::embedded_default();
-        let f = Facts { declared_country: declared, instance_type: Some(&it), ..Facts::default() };
+        let f = { let mut f = Facts::new(); f.declared_country = declared; f.instance_type = Some(&it); f };
         let d = decide(&policy, &f, now());
         let known = policy.catalog().lookup(&it);
         prop_assert_eq!(known, d.accelerators().instance);

@@ -60,16 +60,16 @@ async fn echo(
     }
     let tags = tags.map(|Extension(t)| {
         json!({
-            "countries": t.countries().map(|(c, s)| json!([c.as_str(), format!("{s:?}")])).collect::<Vec<_>>(),
-            "country_groups": t.country_groups().collect::<Vec<_>>(),
+            "countries": t.verdict().countries().map(|(c, s)| json!([c.as_str(), format!("{s:?}")])).collect::<Vec<_>>(),
+            "country_groups": t.verdict().country_groups().collect::<Vec<_>>(),
             "accelerator_class": t.accelerator_class().as_str(),
             "instance_type": t.instance_type(),
             "instance_count": t.instance_count(),
-            "accelerators": t.accelerators(),
-            "decision": t.decision().as_str(),
-            "reason": t.reason().map(ReasonCode::as_str),
+            "accelerators": t.verdict().accelerators(),
+            "decision": t.outcome().as_str(),
+            "reason": t.verdict().reason().map(ReasonCode::as_str),
             "license_id": t.license_id(),
-            "policy": t.policy().digest(),
+            "policy": t.verdict().policy().digest(),
             "decision_id": t.decision_id().to_string(),
         })
     });
@@ -115,7 +115,7 @@ async fn serve(layer: ExportControlLayer) -> Server {
 
 /// A server enforcing the shared test policy.
 async fn serve_default() -> Server {
-    serve(ExportControlLayer::new(policy())).await
+    serve(ExportControlLayer::new(gate())).await
 }
 
 fn client_from(local: IpAddr) -> Client<HttpConnector, Full<Bytes>> {
@@ -669,7 +669,7 @@ async fn dual_stack_listener_sees_ipv4_clients_as_ipv4() {
     let app = Router::new()
         .route("/v1/instances", post(echo))
         .with_state(state)
-        .layer(ExportControlLayer::new(policy()));
+        .layer(ExportControlLayer::new(gate()));
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
     let server = Server {
@@ -1008,18 +1008,18 @@ async fn blocked_by_link_on_451_when_the_policy_names_one() {
     assert_eq!(server.calls(), 0);
 }
 
-fn custom_denial(d: &Denial) -> Response<Bytes> {
+fn custom_denial(d: &Denial, _request: &http::request::Parts) -> Response<Bytes> {
     Response::builder()
-        .status(if d.reason.is_bad_input() { 422 } else { 403 })
+        .status(if d.reason().is_bad_input() { 422 } else { 403 })
         .header("content-type", "text/plain")
-        .header("x-denial-reason", d.reason.as_str())
-        .body(Bytes::from(format!("no: {}", d.reason)))
+        .header("x-denial-reason", d.reason().as_str())
+        .body(Bytes::from(format!("no: {}", d.reason())))
         .unwrap()
 }
 
 #[tokio::test]
 async fn custom_denial_builder_over_tcp() {
-    let server = serve(ExportControlLayer::new(policy()).deny_with(custom_denial)).await;
+    let server = serve(ExportControlLayer::new(gate()).with_denial_response(custom_denial)).await;
     let res = send(provision(&server, &[("x-customer-country", "CN")], p5(1))).await;
     assert_eq!(res.status, StatusCode::FORBIDDEN);
     assert_eq!(res.header("x-denial-reason"), Some("license_required"));
@@ -1057,28 +1057,39 @@ async fn typed_denial_is_in_the_response_extensions() {
         req
     };
     for layer in [
-        ExportControlLayer::new(policy()),
-        ExportControlLayer::new(policy()).deny_with(custom_denial),
+        ExportControlLayer::new(gate()),
+        ExportControlLayer::new(gate()).with_denial_response(custom_denial),
     ] {
         let svc = ServiceBuilder::new().layer(layer).service_fn(plain_echo);
         let res = svc.clone().oneshot(request("US")).await.unwrap();
         let denial = res.extensions().get::<Denial>().unwrap();
-        assert_eq!(denial.reason, ReasonCode::LicenseRequired);
-        assert_eq!(denial.status.as_u16(), 451);
-        assert_eq!(denial.country.map(|c| c.to_string()).as_deref(), Some("US"));
+        assert_eq!(denial.reason(), ReasonCode::LicenseRequired);
+        assert_eq!(denial.status().as_u16(), 451);
         assert_eq!(
-            denial.network_country.map(|c| c.to_string()).as_deref(),
+            denial
+                .verdict()
+                .declared_country()
+                .map(|c| c.to_string())
+                .as_deref(),
+            Some("US")
+        );
+        assert_eq!(
+            denial
+                .verdict()
+                .network_country()
+                .map(|c| c.to_string())
+                .as_deref(),
             Some("CN")
         );
         assert!(
-            denial.rules.iter().any(|r| r == "3a090-destination"),
+            denial.verdict().rules().any(|r| r == "3a090-destination"),
             "{denial:?}"
         );
 
         let res = svc.clone().oneshot(request("ZZ")).await.unwrap();
         let denial = res.extensions().get::<Denial>().unwrap();
-        assert_eq!(denial.reason, ReasonCode::InvalidCountry);
-        assert_eq!(denial.status, StatusCode::BAD_REQUEST);
+        assert_eq!(denial.reason(), ReasonCode::InvalidCountry);
+        assert_eq!(denial.status(), StatusCode::BAD_REQUEST);
 
         // Passed-on responses carry none.
         let mut allowed = request("US");

@@ -94,9 +94,10 @@ async fn create_instance(
     export_metadata.sort();
     Ok(tonic::Response::new(CreateInstanceReply {
         name: req.into_inner().name,
-        decision: tags.decision().as_str().to_owned(),
+        decision: tags.outcome().as_str().to_owned(),
         accelerator_class: tags.accelerator_class().as_str().to_owned(),
         countries: tags
+            .verdict()
             .countries()
             .map(|(c, s)| format!("{c}:{s:?}"))
             .collect(),
@@ -154,7 +155,7 @@ async fn serve() -> (SocketAddr, Arc<AtomicUsize>) {
     let calls = Arc::clone(&server.calls);
     let layers = ServiceBuilder::new()
         .map_request(client_addr_from_tonic::<tonic::body::Body>)
-        .layer(ExportControlLayer::new(policy()));
+        .layer(ExportControlLayer::new(gate()));
     tokio::spawn(async move {
         Server::builder()
             .layer(layers)

@@ -101,7 +101,7 @@ proptest! {
                         .iter()
                         .filter(|(k, _)| k.as_str().starts_with("x-export-"))
                         .any(|(k, v)| match (k.as_str(), &tags) {
-                            ("x-export-decision", Some(t)) => v != t.decision().as_str(),
+                            ("x-export-decision", Some(t)) => v != t.outcome().as_str(),
                             ("x-export-accelerator-class", Some(t)) => v != t.accelerator_class().as_str(),
                             ("x-export-country" | "x-export-country-groups"
                                 | "x-export-license-id", Some(_)) => false,

@@ -42,8 +42,8 @@ async fn app(req: Request<RequestBody<Incoming>>) -> Result<Response<Full<Bytes>
     let body = collected.to_bytes();
     let tags = parts.extensions.get::<ExportTags>().map(|t| {
         json!({
-            "countries": t.countries().map(|(c, s)| json!([c.as_str(), format!("{s:?}")])).collect::<Vec<_>>(),
-            "decision": t.decision().as_str(),
+            "countries": t.verdict().countries().map(|(c, s)| json!([c.as_str(), format!("{s:?}")])).collect::<Vec<_>>(),
+            "decision": t.outcome().as_str(),
             "license_id": t.license_id(),
             "accelerator_class": t.accelerator_class().as_str(),
         })
@@ -126,7 +126,7 @@ fn p5() -> Value {
 
 #[tokio::test]
 async fn allowed_denied_and_licensed_over_http1_and_http2() {
-    let addr = serve(ExportControlLayer::new(policy()), true).await;
+    let addr = serve(ExportControlLayer::new(gate()), true).await;
     for http2 in [false, true] {
         let us = client(US_PEER, http2);
         // Allowed.
@@ -180,7 +180,7 @@ async fn allowed_denied_and_licensed_over_http1_and_http2() {
 
 #[tokio::test]
 async fn without_client_addr_the_network_country_is_unknown() {
-    let addr = serve(ExportControlLayer::new(policy()), false).await;
+    let addr = serve(ExportControlLayer::new(gate()), false).await;
     // From a CN address, but the layer is not told.
     let cn = client(CN_PEER, false);
     let res = send_with(
@@ -224,7 +224,7 @@ async fn request_trailers_reach_the_handler_on_every_route() {
     // A chunked body with a trailer: the layer reads a provisioning body in
     // full, and must hand on its trailers with the bytes, as it does for
     // bodies it streams.
-    let addr = serve(ExportControlLayer::new(policy()), true).await;
+    let addr = serve(ExportControlLayer::new(gate()), true).await;
     let json = br#"{"instance_type": "p5.48xlarge"}"#;
     let body = [
         format!("{:x}\r\n", json.len()).as_bytes(),
@@ -335,7 +335,7 @@ fn tracked_request(path: &str, body: &str) -> Request<Full<Bytes>> {
 #[tokio::test]
 async fn poll_ready_is_forwarded_and_the_ready_instance_is_called() {
     let tracker = Tracker::new();
-    let mut svc: ExportControl<Tracker> = ExportControlLayer::new(policy()).layer(tracker.clone());
+    let mut svc: ExportControl<Tracker> = ExportControlLayer::new(gate()).layer(tracker.clone());
     let log = || tracker.log();
 
     // Not ready inside: not ready outside.

@@ -680,7 +680,7 @@ fn table_results_do_not_depend_on_the_cache() {
     let dir = scratch("table_no_cache");
     let mut config = standard_config(&dir);
     config.cache_entries = 0;
-    let uncached = LicenseVerifier::from_config(&config, &dir).unwrap();
+    let uncached = Checker::from_config(&config, &dir).unwrap();
     let cached = standard_verifier("table_cached");
     for case in cases() {
         // Twice, so the second call on `cached` is a hit for accepted tokens.
@@ -739,7 +739,7 @@ fn verify_checks_authenticity_and_time_but_not_scope() {
 
 #[test]
 fn trust_none_rejects_every_token() {
-    let verifier = LicenseVerifier::trust_none();
+    let verifier = Checker::trust_none();
     let token = ed_a1().sign(&claims(ISSUER_A));
     let denial = verifier
         .check(&token, Some(CUSTOMER), &requirement(), now())
@@ -760,7 +760,7 @@ fn audience_is_checked_when_configured() {
     let dir = scratch("audience");
     let mut config = standard_config(&dir);
     config.audience = Some(AUDIENCE.into());
-    let verifier = LicenseVerifier::from_config(&config, &dir).unwrap();
+    let verifier = Checker::from_config(&config, &dir).unwrap();
     let a1 = ed_a1();
     let check = |changes: Value| {
         verifier
@@ -792,7 +792,7 @@ fn leeway_is_configurable() {
     let dir = scratch("leeway");
     let mut config = standard_config(&dir);
     config.leeway_seconds = 0;
-    let strict = LicenseVerifier::from_config(&config, &dir).unwrap();
+    let strict = Checker::from_config(&config, &dir).unwrap();
     let a1 = ed_a1();
     let expired_30s_ago = a1.sign(&claims_with(ISSUER_A, json!({ "exp": T0 - 30 })));
     let valid_in_30s = a1.sign(&claims_with(ISSUER_A, json!({ "nbf": T0 + 30 })));
@@ -815,7 +815,7 @@ fn leeway_is_configurable() {
 fn key_rotation() {
     let a1 = ed_a1().sign(&claims(ISSUER_A));
     let a2 = ed_a2().sign(&claims(ISSUER_A));
-    let reason = |v: &LicenseVerifier, token: &str| {
+    let reason = |v: &Checker, token: &str| {
         v.check(token, Some(CUSTOMER), &requirement(), now())
             .map(|_| ())
             .map_err(|d| d.reason())
@@ -835,7 +835,7 @@ fn key_rotation() {
     )
     .unwrap();
     config.revoked_file = None;
-    let after = LicenseVerifier::from_config(&config, &dir).unwrap();
+    let after = Checker::from_config(&config, &dir).unwrap();
     assert_eq!(reason(&after, &a1), Err(ReasonCode::LicenseInvalid));
     assert_eq!(reason(&after, &a2), Ok(()));
 }
@@ -850,7 +850,7 @@ fn revocation_list_and_file() {
     )
     .unwrap();
     config.revoked = vec!["LIC-D".into()];
-    let verifier = LicenseVerifier::from_config(&config, &dir).unwrap();
+    let verifier = Checker::from_config(&config, &dir).unwrap();
     let a1 = ed_a1();
     for (jti, expect) in [
         ("LIC-A", Err(ReasonCode::LicenseRevoked)),
@@ -913,7 +913,7 @@ fn cached_token_fails_once_revoked() {
     let dir = scratch("cache_revoke_config");
     let mut config = standard_config(&dir);
     config.revoked.push("LIC-2027-0001".into());
-    let reloaded = LicenseVerifier::from_config(&config, &dir).unwrap();
+    let reloaded = Checker::from_config(&config, &dir).unwrap();
     assert_eq!(
         reloaded
             .check(&token, Some(CUSTOMER), &requirement(), now())
@@ -987,7 +987,7 @@ fn cache_is_bounded() {
     let dir = scratch("cache_bound");
     let mut config = standard_config(&dir);
     config.cache_entries = 4;
-    let verifier = LicenseVerifier::from_config(&config, &dir).unwrap();
+    let verifier = Checker::from_config(&config, &dir).unwrap();
     let a1 = ed_a1();
     let tokens: Vec<String> = (0..20)
         .map(|i| a1.sign(&claims_with(ISSUER_A, json!({ "jti": format!("LIC-{i}") }))))
@@ -1009,7 +1009,7 @@ fn cache_can_be_disabled() {
     let dir = scratch("cache_off");
     let mut config = standard_config(&dir);
     config.cache_entries = 0;
-    let verifier = LicenseVerifier::from_config(&config, &dir).unwrap();
+    let verifier = Checker::from_config(&config, &dir).unwrap();
     let token = ed_a1().sign(&claims(ISSUER_A));
     for _ in 0..3 {
         verifier.verify(&token, now()).unwrap();
@@ -1105,7 +1105,7 @@ fn denial_details_are_one_short_line() {
 #[test]
 fn default_config_trusts_nobody() {
     let verifier =
-        LicenseVerifier::from_config(&LicenseConfig::default(), std::path::Path::new(".")).unwrap();
+        Checker::from_config(&LicenseConfig::default(), std::path::Path::new(".")).unwrap();
     let token = ed_a1().sign(&claims(ISSUER_A));
     assert_eq!(
         verifier.verify(&token, now()).unwrap_err().reason(),

@@ -14,7 +14,7 @@ use std::path::Path;
 
 use license_support::*;
 use serde_json::json;
-use tower_export_control::license::{LicenseConfig, LicenseConfigError, LicenseVerifier};
+use tower_export_control::license::{LicenseConfig, LicenseConfigError};
 
 fn config_with(issuer: tower_export_control::license::IssuerConfig) -> LicenseConfig {
     LicenseConfig {
@@ -31,7 +31,7 @@ fn expect_error(
     file: &str,
     detail: &str,
 ) -> LicenseConfigError {
-    let error = LicenseVerifier::from_config(config, dir).unwrap_err();
+    let error = Checker::from_config(config, dir).unwrap_err();
     let message = error.to_string();
     assert!(message.contains(file), "`{message}` does not name `{file}`");
     assert!(
@@ -112,7 +112,7 @@ fn paths_resolve_against_the_base_directory() {
     let mut b = issuer(ISSUER_B);
     b.pem_keys = vec![pem_key("b1", Path::new("keys/b1.pem"), "EdDSA")];
     let config = config_with(b);
-    LicenseVerifier::from_config(&config, &dir).unwrap();
+    Checker::from_config(&config, &dir).unwrap();
     // The same relative path from elsewhere is not found.
     expect_error(&dir.join("keys"), &config, "keys/b1.pem", "cannot read");
 }
@@ -203,7 +203,7 @@ fn malformed_jwks() {
     ];
     for (name, jwks, detail) in cases {
         let (dir, config) = with_jwks(&format!("jwks_{}", name.replace(' ', "_")), &jwks);
-        let error = LicenseVerifier::from_config(&config, &dir).unwrap_err();
+        let error = Checker::from_config(&config, &dir).unwrap_err();
         let message = error.to_string();
         assert!(message.contains("keys.jwks.json"), "{name}: `{message}`");
         assert!(
@@ -222,7 +222,7 @@ fn encryption_keys_in_a_jwks_are_skipped() {
     .unwrap();
     v["keys"][1]["use"] = json!("enc");
     let (dir, config) = with_jwks("jwks_enc", &v.to_string());
-    let verifier = LicenseVerifier::from_config(&config, &dir).unwrap();
+    let verifier = Checker::from_config(&config, &dir).unwrap();
     let reason = |signer: Signer| {
         verifier
             .verify(&signer.sign(&claims(ISSUER_A)), now())
@@ -361,7 +361,7 @@ fn inconsistent_issuers() {
     a.pem_keys = vec![pem_key("k", &data("ed25519-a1.pub.pem"), "EdDSA")];
     let mut b = issuer(ISSUER_B);
     b.pem_keys = vec![pem_key("k", &data("ed25519-b1.pub.pem"), "EdDSA")];
-    let verifier = LicenseVerifier::from_config(
+    let verifier = Checker::from_config(
         &LicenseConfig {
             issuers: vec![a, b],
             ..LicenseConfig::default()
@@ -405,7 +405,7 @@ fn toml_files() {
     let token = Signer::new(jsonwebtoken::Algorithm::EdDSA, "b1", "ed25519-b1.key.pem")
         .sign(&claims(ISSUER_B));
     for path in [&standalone, &policy] {
-        let verifier = LicenseVerifier::from_toml_path(path).unwrap();
+        let verifier = Checker::from_toml_path(path).unwrap();
         verifier.verify(&token, now()).unwrap();
     }
 
@@ -425,15 +425,13 @@ fn toml_files() {
     ];
     for (name, text, detail) in cases {
         let path = write(name, text);
-        let message = LicenseVerifier::from_toml_path(&path)
-            .unwrap_err()
-            .to_string();
+        let message = Checker::from_toml_path(&path).unwrap_err().to_string();
         assert!(message.contains(detail), "{name}: `{message}`");
         if detail != "b1.pem" {
             assert!(message.contains(name), "{name}: `{message}`");
         }
     }
-    let message = LicenseVerifier::from_toml_path(dir.join("absent.toml"))
+    let message = Checker::from_toml_path(dir.join("absent.toml"))
         .unwrap_err()
         .to_string();
     assert!(message.contains("absent.toml"), "{message}");

@@ -17,7 +17,6 @@ use jwt_simple::prelude::*;
 use license_support::*;
 use serde_json::json;
 use tower_export_control::ReasonCode;
-use tower_export_control::license::LicenseVerifier;
 
 /// The license claims beyond the registered ones.
 #[derive(Serialize, Deserialize)]
@@ -47,7 +46,7 @@ fn their_claims(iss: &str) -> JWTClaims<Scope> {
     claims
 }
 
-fn ours_accepts(verifier: &LicenseVerifier, token: &str) {
+fn ours_accepts(verifier: &Checker, token: &str) {
     let requirement = requirement_for(country("MO"), None);
     let grant = verifier
         .check(token, Some(CUSTOMER), &requirement, now())
@@ -140,7 +139,7 @@ fn our_tokens_verify_with_theirs() {
 #[test]
 fn demo_issuer_round_trip() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-issuer");
-    let verifier = LicenseVerifier::from_toml_path(dir.join("license.toml")).unwrap();
+    let verifier = Checker::from_toml_path(dir.join("license.toml")).unwrap();
     let demo = Signer::new(
         jsonwebtoken::Algorithm::EdDSA,
         "demo-2026",

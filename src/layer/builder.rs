@@ -4,30 +4,57 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use arc_swap::ArcSwapOption;
 use tower_layer::Layer;
 
 use super::ExportControl;
 use super::denial::{DefaultDenial, MakeDenialResponse};
-use crate::Policy;
+use super::tags::TagValues;
 use crate::audit::AuditSink;
-use crate::policy::PolicyHandle;
+use crate::{Gate, Policy};
 
 /// What every clone of the service shares.
-#[derive(Clone)]
 pub(crate) struct Shared {
-    pub(crate) policy: PolicyHandle,
+    pub(crate) gate: Gate,
     pub(crate) make_denial: Arc<dyn MakeDenialResponse>,
     pub(crate) clock: fn() -> SystemTime,
     pub(crate) audit: Option<Arc<dyn AuditSink>>,
+    /// Tag header values of the policy last seen, remade when it changes.
+    tag_values: ArcSwapOption<TagValues>,
 }
 
 impl Shared {
-    pub(crate) fn new(policy: PolicyHandle) -> Self {
+    pub(crate) fn new(gate: Gate) -> Self {
         Self {
-            policy,
+            gate,
             make_denial: Arc::new(DefaultDenial),
             clock: SystemTime::now,
             audit: None,
+            tag_values: ArcSwapOption::empty(),
+        }
+    }
+
+    /// The tag header values for `policy`.
+    pub(crate) fn tag_values(&self, policy: &Policy) -> Arc<TagValues> {
+        if let Some(values) = self.tag_values.load_full()
+            && values.is_for(policy)
+        {
+            return values;
+        }
+        let values = Arc::new(TagValues::new(policy));
+        self.tag_values.store(Some(Arc::clone(&values)));
+        values
+    }
+}
+
+impl Clone for Shared {
+    fn clone(&self) -> Self {
+        Self {
+            gate: self.gate.clone(),
+            make_denial: Arc::clone(&self.make_denial),
+            clock: self.clock,
+            audit: self.audit.clone(),
+            tag_values: ArcSwapOption::new(self.tag_values.load_full()),
         }
     }
 }
@@ -35,7 +62,7 @@ impl Shared {
 impl fmt::Debug for Shared {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Shared")
-            .field("policy", &self.policy)
+            .field("gate", &self.gate)
             .field("audit", &self.audit.is_some())
             .finish_non_exhaustive()
     }
@@ -48,23 +75,25 @@ pub struct ExportControlLayer {
 }
 
 impl ExportControlLayer {
-    /// A layer enforcing `policy`: a [`Policy`], an `Arc<Policy>`, or a
-    /// [`PolicyHandle`] to replace the policy while serving.
-    pub fn new(policy: impl Into<PolicyHandle>) -> Self {
+    /// A layer enforcing a [`Policy`] (or `Arc<Policy>`), or serving from
+    /// a [`Gate`] whose policy can be replaced and whose licenses can be
+    /// revoked while serving.
+    pub fn new(gate: impl Into<Gate>) -> Self {
         Self {
-            shared: Arc::new(Shared::new(policy.into())),
+            shared: Arc::new(Shared::new(gate.into())),
         }
     }
 
     /// Replaces the denial response (the typed [`Denial`](super::Denial) is
     /// still put into the response's extensions).
     #[must_use]
-    pub fn deny_with(mut self, make: impl MakeDenialResponse) -> Self {
+    pub fn with_denial_response(mut self, make: impl MakeDenialResponse) -> Self {
         Arc::make_mut(&mut self.shared).make_denial = Arc::new(make);
         self
     }
 
-    /// Replaces the clock license times are checked against (tests, replay).
+    /// Replaces the clock license times and dated rules are checked against
+    /// (tests, replay).
     #[must_use]
     pub fn with_clock(mut self, clock: fn() -> SystemTime) -> Self {
         Arc::make_mut(&mut self.shared).clock = clock;
@@ -75,19 +104,14 @@ impl ExportControlLayer {
     /// `sink` (for example an [`AuditQueue`](crate::audit::AuditQueue)).
     /// The sink is called on the request path and must not block.
     #[must_use]
-    pub fn audit(mut self, sink: Arc<dyn AuditSink>) -> Self {
-        Arc::make_mut(&mut self.shared).audit = Some(sink);
+    pub fn with_audit(mut self, sink: impl AuditSink) -> Self {
+        Arc::make_mut(&mut self.shared).audit = Some(Arc::new(sink));
         self
     }
 
-    /// The policy in force now.
-    pub fn policy(&self) -> Arc<Policy> {
-        self.shared.policy.current()
-    }
-
-    /// The handle that replaces the policy while serving.
-    pub fn policy_handle(&self) -> &PolicyHandle {
-        &self.shared.policy
+    /// The gate: the policy in force and the state beside it.
+    pub fn gate(&self) -> &Gate {
+        &self.shared.gate
     }
 }
 

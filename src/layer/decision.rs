@@ -1,214 +1,116 @@
-//! From facts to "pass on, tagged" or "deny": calls `decide` and the
-//! license check, and records the outcome.
+//! From facts to a [`Verdict`], and from the verdict to what the layer
+//! does: tag and pass on, or answer the denial; record and log either.
 
-use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use bytes::Bytes;
+use http::Response;
+use http::request::Parts;
+
+use super::builder::Shared;
 use super::denial::Denial;
 use super::read::HeaderFacts;
-use super::tags::{ExportTags, TagDecision};
-use crate::audit::DecisionId;
-use crate::policy::{Decision, Outcome};
-use crate::{Facts, Policy, ReasonCode, decide};
+use super::tags::ExportTags;
+use crate::audit::{self, AuditRecord};
+use crate::verdict::Verdict;
+use crate::{Facts, Policy, ReasonCode};
 
-/// Decides a request whose facts were read; `Ok` carries the tags of a
-/// request to pass on.
-pub(crate) fn evaluate(
-    id: DecisionId,
-    policy: &Arc<Policy>,
-    facts: &HeaderFacts,
-    client: Option<IpAddr>,
-    now: &mut dyn FnMut() -> SystemTime,
-    grpc: bool,
-) -> Result<ExportTags, Box<Denial>> {
-    let network_country = client.and_then(|ip| policy.ip_table().lookup(ip));
-    let f = Facts {
-        declared_country: facts.declared,
-        headquarters: facts.headquarters,
-        network_country,
-        instance_type: facts.instance_type.as_deref(),
-        instance_count: facts.count.unwrap_or(1),
-    };
-    // Only rules with effective dates read the time: spare the clock
-    // otherwise (any instant gives the same decision).
-    let decided_at = if policy.has_dated_rules() {
-        now()
-    } else {
-        SystemTime::UNIX_EPOCH
-    };
-    let d = decide(policy, &f, decided_at);
-    match d.outcome() {
-        Outcome::Allow => {
-            record(id, &d, "allow", None);
-            Ok(ExportTags::new(
-                id,
-                policy,
-                &d,
-                TagDecision::Allow,
-                None,
-                None,
-            ))
-        }
-        Outcome::Deny => {
-            let reason = d.reason().unwrap_or(ReasonCode::Embargoed);
-            block(id, policy, &d, reason, detail(&d, reason), grpc)
-        }
-        Outcome::RequireLicense => {
-            let reason = d.reason().unwrap_or(ReasonCode::LicenseRequired);
-            let (Some(token), Some(requirement)) = (facts.license(), d.license_requirement())
-            else {
-                return block(id, policy, &d, reason, detail(&d, reason), grpc);
-            };
-            let customer = facts.customer_id();
-            match policy
-                .license_verifier()
-                .check(token, customer, &requirement, now())
-            {
-                Ok(grant) => {
-                    let jti = grant.jti().to_owned();
-                    record(id, &d, "allow-licensed", Some(&jti));
-                    Ok(ExportTags::new(
-                        id,
-                        policy,
-                        &d,
-                        TagDecision::AllowLicensed,
-                        None,
-                        Some(jti),
-                    ))
-                }
-                Err(denial) => {
-                    let why = format!(
-                        "{} The license presented was not accepted: {}.",
-                        detail(&d, reason),
-                        denial.detail()
-                    );
-                    block(id, policy, &d, denial.reason(), why, grpc)
-                }
-            }
-        }
-    }
+/// The response to a request the layer answers itself.
+pub(crate) type Denied = Box<Response<Bytes>>;
+
+/// One request in flight: the policy in force when it arrived, its client
+/// address, and the time, read at most once and only if needed.
+pub(crate) struct InFlight<'s> {
+    pub(crate) shared: &'s Shared,
+    pub(crate) policy: Arc<Policy>,
+    pub(crate) client: Option<IpAddr>,
+    now: Option<SystemTime>,
 }
 
-/// Denies, or in report-only mode passes on tagged `report-only-deny`.
-fn block(
-    id: DecisionId,
-    policy: &Arc<Policy>,
-    d: &Decision<'_>,
-    reason: ReasonCode,
-    detail: String,
-    grpc: bool,
-) -> Result<ExportTags, Box<Denial>> {
-    if d.report_only() {
-        tracing::warn!(
-            target: "tower_export_control::audit",
-            decision_id = %id,
-            reason = reason.as_str(),
-            rules = %RuleList(d),
-            policy = d.policy().digest(),
-            "would deny: {detail}"
-        );
-        return Ok(ExportTags::new(
-            id,
+impl<'s> InFlight<'s> {
+    pub(crate) fn new(shared: &'s Shared, policy: Arc<Policy>) -> Self {
+        Self {
+            shared,
             policy,
-            d,
-            TagDecision::ReportOnlyDeny,
-            Some(reason),
-            None,
-        ));
-    }
-    record(id, d, "deny", None);
-    Err(Box::new(Denial::blocked(id, d, reason, detail, grpc)))
-}
-
-fn record(id: DecisionId, d: &Decision<'_>, outcome: &str, license: Option<&str>) {
-    let f = d.facts();
-    tracing::info!(
-        target: "tower_export_control::audit",
-        decision_id = %id,
-        outcome,
-        reason = d.reason().map(ReasonCode::as_str),
-        country = f.declared_country.as_ref().map(|c| c.as_str()),
-        network_country = f.network_country.as_ref().map(|c| c.as_str()),
-        headquarters = f.headquarters.as_ref().map(|c| c.as_str()),
-        instance_type = f.instance_type,
-        class = d.accelerators().evaluated_class.as_str(),
-        rules = %RuleList(d),
-        license,
-        policy = d.policy().digest(),
-        "export decision"
-    );
-}
-
-struct RuleList<'d, 'a>(&'d Decision<'a>);
-
-impl std::fmt::Display for RuleList<'_, '_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (i, r) in self.0.deciding_rules().enumerate() {
-            if i > 0 {
-                f.write_str(",")?;
-            }
-            f.write_str(r)?;
+            client: None,
+            now: None,
         }
-        Ok(())
     }
-}
 
-/// A sentence explaining a decision, e.g. "Instance type p5.48xlarge
-/// (8 x H100-SXM, class 3A090.a) requires an export license for customers
-/// in CN (groups D:1, D:4, D:5)."
-pub(crate) fn detail(d: &Decision<'_>, reason: ReasonCode) -> String {
-    let acc = d.accelerators();
-    let groups = d.policy().country_groups();
-    let mut what = match (acc.instance_type, acc.instance) {
-        (Some(t), Some(i)) => match i.chip {
-            Some(chip) => format!(
-                "Instance type {t} ({} x {}, class {})",
-                i.chips_per_instance,
-                chip.name(),
-                chip.class()
-            ),
-            None => format!("Instance type {t} (no accelerator)"),
-        },
-        (Some(t), None) => format!(
-            "Instance type {t} (not in the catalog, treated as {})",
-            acc.evaluated_class
-        ),
-        (None, _) => "This request".to_owned(),
-    };
-    let mut whom = String::new();
-    let f = d.facts();
-    let mut seen = Vec::with_capacity(3);
-    for (label, c) in [
-        ("in", f.declared_country),
-        ("connecting from", f.network_country),
-        ("headquartered in", f.headquarters),
-    ] {
-        let Some(c) = c else { continue };
-        if seen.contains(&(label, c)) {
-            continue;
-        }
-        seen.push((label, c));
-        let g: Vec<&str> = groups.names(groups.groups_of(c)).collect();
-        let sep = if whom.is_empty() { "" } else { ", " };
-        let _ = if g.is_empty() {
-            write!(whom, "{sep}{label} {c}")
+    fn now(&mut self) -> SystemTime {
+        *self.now.get_or_insert_with(self.shared.clock)
+    }
+
+    /// Evaluates the request and acts on the verdict: `Ok` once the request
+    /// is tagged, `Err` with the denial response.
+    pub(crate) fn decide(&mut self, facts: &HeaderFacts, parts: &mut Parts) -> Result<(), Denied> {
+        let network = self
+            .client
+            .and_then(|ip| self.shared.gate.network_country(&self.policy, ip));
+        let f = facts.to_facts(network);
+        let clock = self.shared.clock;
+        let now = &mut self.now;
+        let verdict = self
+            .shared
+            .gate
+            .evaluate_on(&self.policy, &f, facts.license(), &mut || {
+                *now.get_or_insert_with(clock)
+            });
+        self.record(&verdict, facts.customer_id());
+        if verdict.outcome().passes() {
+            let values = self.shared.tag_values(&self.policy);
+            let tags = ExportTags::new(verdict);
+            tags.write_headers(&values, &mut parts.headers);
+            parts.extensions.insert(tags);
+            Ok(())
         } else {
-            write!(whom, "{sep}{label} {c} (groups {})", g.join(", "))
-        };
-    }
-    if whom.is_empty() {
-        whom.push_str("whose country is unknown");
-    }
-    match reason {
-        ReasonCode::Embargoed => format!("Provisioning is not available to customers {whom}."),
-        ReasonCode::JurisdictionUnknown if acc.instance_type.is_none() => {
-            format!("{what} requires a known customer country; none was given or found.")
+            Err(self.render(verdict, parts))
         }
-        _ => {
-            let _ = write!(what, " requires an export license for customers {whom}.");
-            what
+    }
+
+    /// Rejects malformed input before any decision: records it and returns
+    /// the response. `facts` holds what was read before the problem.
+    pub(crate) fn reject(
+        &mut self,
+        reason: ReasonCode,
+        detail: &str,
+        facts: Option<&HeaderFacts>,
+        parts: &Parts,
+    ) -> Denied {
+        let f = facts.map(|f| f.to_facts(None)).unwrap_or_default();
+        let verdict = Verdict::rejected(Arc::clone(&self.policy), reason, detail, &f);
+        self.record(&verdict, facts.and_then(HeaderFacts::customer_id));
+        self.render(verdict, parts)
+    }
+
+    fn record(&mut self, verdict: &Verdict, customer_id: Option<&str>) {
+        audit::log(verdict);
+        if let Some(sink) = &self.shared.audit {
+            let now = self.now();
+            sink.record(AuditRecord::new(verdict, customer_id, self.client, now));
         }
+    }
+
+    fn render(&self, verdict: Verdict, parts: &Parts) -> Denied {
+        let denial = Denial::new(verdict);
+        let mut response = self.shared.make_denial.make_response(&denial, parts);
+        response.extensions_mut().insert(denial);
+        Box::new(response)
+    }
+}
+
+impl HeaderFacts {
+    /// The facts to decide on.
+    pub(crate) fn to_facts(&self, network_country: Option<crate::CountryCode>) -> Facts<'_> {
+        let mut f = Facts::new();
+        f.declared_country = self.declared;
+        f.headquarters = self.headquarters;
+        f.network_country = network_country;
+        f.instance_type = self.instance_type.as_deref();
+        f.instance_count = self.count.unwrap_or(1);
+        f.customer_id = self.customer_id();
+        f
     }
 }

@@ -4,103 +4,51 @@
 use std::fmt;
 
 use bytes::Bytes;
+use http::request::Parts;
 use http::{HeaderValue, Response, StatusCode, header};
 use serde::Serialize;
 
+use super::read::is_grpc;
 use crate::audit::DecisionId;
-use crate::policy::Decision;
+use crate::verdict::Verdict;
 use crate::{AcceleratorClass, CountryCode, ReasonCode};
 
-/// Why the layer answered a request itself. Also placed in the response's
-/// extensions, so outer layers can log it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// Why the layer answered a request itself: the [`Verdict`] that refused
+/// it. Also placed in the response's extensions, so outer layers can log
+/// it.
+#[derive(Clone)]
 pub struct Denial {
-    /// The decision id, as in the audit record.
-    pub decision_id: DecisionId,
-    /// The stable reason code.
-    pub reason: ReasonCode,
-    /// The HTTP status (451, 400 or 413).
-    #[serde(serialize_with = "status_code")]
-    pub status: StatusCode,
-    /// A sentence for humans.
-    pub detail: String,
-    /// The declared country.
-    pub country: Option<CountryCode>,
-    /// The headquarters country.
-    pub headquarters: Option<CountryCode>,
-    /// The network country.
-    pub network_country: Option<CountryCode>,
-    /// The accelerator class, when decided.
-    pub accelerator_class: Option<AcceleratorClass>,
-    /// The instance type, when known.
-    pub instance_type: Option<String>,
-    /// The rules that decided.
-    pub rules: Vec<String>,
-    /// The policy digest.
-    pub policy: String,
-    /// `link: <…>; rel="blocked-by"` target for 451 answers.
-    #[serde(skip)]
-    pub blocked_by: Option<String>,
-    /// Whether the request was gRPC.
-    #[serde(skip)]
-    pub grpc: bool,
-}
-
-fn status_code<S: serde::Serializer>(s: &StatusCode, ser: S) -> Result<S::Ok, S::Error> {
-    ser.serialize_u16(s.as_u16())
+    verdict: Verdict,
 }
 
 impl Denial {
-    /// A rejection of malformed input, before any decision.
-    pub(crate) fn bad_input(
-        decision_id: DecisionId,
-        reason: ReasonCode,
-        detail: String,
-        policy: &crate::Policy,
-        grpc: bool,
-    ) -> Self {
-        Self {
-            decision_id,
-            reason,
-            status: reason.http_status(),
-            detail,
-            country: None,
-            headquarters: None,
-            network_country: None,
-            accelerator_class: None,
-            instance_type: None,
-            rules: Vec::new(),
-            policy: policy.digest().to_owned(),
-            blocked_by: None,
-            grpc,
-        }
+    pub(crate) fn new(verdict: Verdict) -> Self {
+        Self { verdict }
     }
 
-    /// A legal block after a decision.
-    pub(crate) fn blocked(
-        decision_id: DecisionId,
-        d: &Decision<'_>,
-        reason: ReasonCode,
-        detail: String,
-        grpc: bool,
-    ) -> Self {
-        let f = d.facts();
-        let acc = d.accelerators();
-        Self {
-            decision_id,
-            reason,
-            status: reason.http_status(),
-            detail,
-            country: f.declared_country,
-            headquarters: f.headquarters,
-            network_country: f.network_country,
-            accelerator_class: Some(acc.evaluated_class).filter(|_| acc.instance_type.is_some()),
-            instance_type: acc.instance_type.map(str::to_owned),
-            rules: d.deciding_rules().map(str::to_owned).collect(),
-            policy: d.policy().digest().to_owned(),
-            blocked_by: d.policy().http().blocked_by.clone(),
-            grpc,
-        }
+    /// The whole verdict.
+    pub fn verdict(&self) -> &Verdict {
+        &self.verdict
+    }
+
+    /// The decision id, as in the audit record.
+    pub fn decision_id(&self) -> DecisionId {
+        self.verdict.decision_id()
+    }
+
+    /// The stable reason code.
+    pub fn reason(&self) -> ReasonCode {
+        self.verdict.reason().unwrap_or(ReasonCode::LicenseRequired)
+    }
+
+    /// The HTTP status: 451 for a legal block, 400 or 413 for bad input.
+    pub fn status(&self) -> StatusCode {
+        self.reason().http_status()
+    }
+
+    /// A sentence for humans.
+    pub fn detail(&self) -> &str {
+        self.verdict.detail().unwrap_or_default()
     }
 
     /// The RFC 9457 problem document.
@@ -110,50 +58,81 @@ impl Denial {
             #[serde(rename = "type")]
             kind: String,
             title: &'static str,
-            #[serde(flatten)]
-            denial: &'a Denial,
+            status: u16,
+            detail: &'a str,
+            reason: ReasonCode,
+            decision_id: DecisionId,
+            country: Option<CountryCode>,
+            headquarters: Option<CountryCode>,
+            network_country: Option<CountryCode>,
+            accelerator_class: Option<AcceleratorClass>,
+            instance_type: Option<&'a str>,
+            rules: Vec<&'a str>,
+            policy: &'a str,
         }
+        let v = &self.verdict;
+        let reason = self.reason();
         let problem = Problem {
-            kind: format!("urn:tower-export-control:reason:{}", self.reason),
-            title: self.reason.title(),
-            denial: self,
+            kind: format!("urn:tower-export-control:reason:{reason}"),
+            title: reason.title(),
+            status: self.status().as_u16(),
+            detail: self.detail(),
+            reason,
+            decision_id: v.decision_id(),
+            country: v.declared_country(),
+            headquarters: v.headquarters(),
+            network_country: v.network_country(),
+            accelerator_class: v.evaluated_class().filter(|_| v.instance_type().is_some()),
+            instance_type: v.instance_type(),
+            rules: v.rules().collect(),
+            policy: v.policy().digest(),
         };
         serde_json::to_vec(&problem).map_or_else(|_| Bytes::new(), Bytes::from)
     }
 
-    /// The default response: a problem document, or for gRPC a
-    /// trailers-only answer with `grpc-status` 7 (legal block) or 3 (bad
-    /// input).
-    pub fn to_response(&self) -> Response<Bytes> {
-        let mut res = Response::new(Bytes::new());
-        if self.grpc {
-            let code = if self.reason.is_bad_input() { "3" } else { "7" };
-            let message = format!("{}: {}", self.reason, self.detail);
-            let headers = res.headers_mut();
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/grpc"),
-            );
-            headers.insert("grpc-status", HeaderValue::from_static(code));
-            if let Ok(v) = HeaderValue::from_str(&percent_encode(&message)) {
-                headers.insert("grpc-message", v);
-            }
-            return res;
-        }
-        *res.status_mut() = self.status;
-        *res.body_mut() = self.problem_json();
+    /// The HTTP answer: the status, an `application/problem+json` body,
+    /// and on 451 `link: <…>; rel="blocked-by"` when the policy names one.
+    pub fn to_http_response(&self) -> Response<Bytes> {
+        let mut res = Response::new(self.problem_json());
+        *res.status_mut() = self.status();
         let headers = res.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if self.status == StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS
-            && let Some(url) = &self.blocked_by
+        if self.status() == StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS
+            && let Some(url) = &self.verdict.policy().http().blocked_by
             && let Ok(v) = HeaderValue::from_str(&format!("<{url}>; rel=\"blocked-by\""))
         {
             headers.insert(header::LINK, v);
         }
         res
+    }
+
+    /// The gRPC answer: HTTP 200, trailers-only, `grpc-status` 7
+    /// (PERMISSION_DENIED) for a legal block or 3 (INVALID_ARGUMENT) for
+    /// bad input, and the reason in `grpc-message`.
+    pub fn to_grpc_response(&self) -> Response<Bytes> {
+        let mut res = Response::new(Bytes::new());
+        let reason = self.reason();
+        let code = if reason.is_bad_input() { "3" } else { "7" };
+        let message = format!("{reason}: {}", self.detail());
+        let headers = res.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/grpc"),
+        );
+        headers.insert("grpc-status", HeaderValue::from_static(code));
+        if let Ok(v) = HeaderValue::from_str(&percent_encode(&message)) {
+            headers.insert("grpc-message", v);
+        }
+        res
+    }
+}
+
+impl fmt::Debug for Denial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Denial").field(&self.verdict).finish()
     }
 }
 
@@ -162,9 +141,9 @@ impl fmt::Display for Denial {
         write!(
             f,
             "{} ({}): {}",
-            self.reason,
-            self.status.as_u16(),
-            self.detail
+            self.reason(),
+            self.status().as_u16(),
+            self.detail()
         )
     }
 }
@@ -184,29 +163,35 @@ fn percent_encode(s: &str) -> String {
 }
 
 /// Builds the response for a denial; replace the default with
-/// [`ExportControlLayer::deny_with`](super::ExportControlLayer::deny_with).
-/// Implemented for closures `Fn(&Denial) -> Response<Bytes>`.
+/// [`ExportControlLayer::with_denial_response`](super::ExportControlLayer::with_denial_response).
+/// Implemented for closures `Fn(&Denial, &request::Parts) -> Response<Bytes>`.
 pub trait MakeDenialResponse: Send + Sync + 'static {
-    /// The response to send instead of calling the inner service.
-    fn make_response(&self, denial: &Denial) -> Response<Bytes>;
+    /// The response to send instead of calling the inner service, for the
+    /// request whose head is `request`.
+    fn make_response(&self, denial: &Denial, request: &Parts) -> Response<Bytes>;
 }
 
 impl<F> MakeDenialResponse for F
 where
-    F: Fn(&Denial) -> Response<Bytes> + Send + Sync + 'static,
+    F: Fn(&Denial, &Parts) -> Response<Bytes> + Send + Sync + 'static,
 {
-    fn make_response(&self, denial: &Denial) -> Response<Bytes> {
-        self(denial)
+    fn make_response(&self, denial: &Denial, request: &Parts) -> Response<Bytes> {
+        self(denial, request)
     }
 }
 
-/// The default: [`Denial::to_response`].
+/// The default: [`Denial::to_grpc_response`] for gRPC requests,
+/// [`Denial::to_http_response`] for the others.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct DefaultDenial;
 
 impl MakeDenialResponse for DefaultDenial {
-    fn make_response(&self, denial: &Denial) -> Response<Bytes> {
-        denial.to_response()
+    fn make_response(&self, denial: &Denial, request: &Parts) -> Response<Bytes> {
+        if is_grpc(&request.headers) {
+            denial.to_grpc_response()
+        } else {
+            denial.to_http_response()
+        }
     }
 }
 

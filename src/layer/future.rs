@@ -3,21 +3,24 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
+use bytes::Bytes;
 use http::Response;
 use pin_project_lite::pin_project;
 
 use super::body::ResponseBody;
-use super::denial::{Denial, MakeDenialResponse};
+use super::decision::Denied;
 
 /// The body-reading phase of a provisioning request: yields the inner
-/// service's output, or a denial.
-pub(crate) type Reading<O> = Pin<Box<dyn Future<Output = Result<O, Denial>> + Send>>;
+/// service's output, or the denial response.
+pub(crate) type Reading<O> = Pin<Box<dyn Future<Output = Result<O, Denied>> + Send>>;
 
 pin_project! {
     /// Response future of [`ExportControl`](super::ExportControl).
+    ///
+    /// # Panics
+    /// When polled again after it completed, as futures may.
     pub struct ResponseFuture<F: Future> {
         #[pin]
         kind: Kind<F>,
@@ -28,8 +31,9 @@ pin_project! {
     #[project = KindProj]
     enum Kind<F: Future> {
         Inner { #[pin] future: F },
-        Reading { future: Reading<F::Output>, make_denial: Arc<dyn MakeDenialResponse> },
-        Denied { denial: Option<Denial>, make_denial: Arc<dyn MakeDenialResponse> },
+        Reading { future: Reading<F::Output> },
+        Denied { response: Option<Denied> },
+        Done,
     }
 }
 
@@ -40,32 +44,23 @@ impl<F: Future> ResponseFuture<F> {
         }
     }
 
-    pub(crate) fn reading(
-        future: Reading<F::Output>,
-        make_denial: Arc<dyn MakeDenialResponse>,
-    ) -> Self {
+    pub(crate) fn reading(future: Reading<F::Output>) -> Self {
         Self {
-            kind: Kind::Reading {
-                future,
-                make_denial,
-            },
+            kind: Kind::Reading { future },
         }
     }
 
-    pub(crate) fn denied(denial: Denial, make_denial: Arc<dyn MakeDenialResponse>) -> Self {
+    pub(crate) fn denied(response: Denied) -> Self {
         Self {
             kind: Kind::Denied {
-                denial: Some(denial),
-                make_denial,
+                response: Some(response),
             },
         }
     }
 }
 
-fn render<B>(denial: Denial, make: &dyn MakeDenialResponse) -> Response<ResponseBody<B>> {
-    let (mut parts, bytes) = make.make_response(&denial).into_parts();
-    parts.extensions.insert(denial);
-    Response::from_parts(parts, ResponseBody::denial(bytes))
+fn denial<B>(response: Response<Bytes>) -> Response<ResponseBody<B>> {
+    response.map(ResponseBody::denial)
 }
 
 impl<F, B, E> Future for ResponseFuture<F>
@@ -76,25 +71,28 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let wrap = |r: Response<B>| r.map(ResponseBody::inner);
-        match self.project().kind.project() {
-            KindProj::Inner { future } => future.poll(cx).map_ok(wrap),
-            KindProj::Reading {
-                future,
-                make_denial,
-            } => match ready!(future.as_mut().poll(cx)) {
-                Ok(output) => Poll::Ready(output.map(wrap)),
-                Err(denial) => Poll::Ready(Ok(render(denial, &**make_denial))),
+        let mut this = self.project();
+        let output = match this.kind.as_mut().project() {
+            KindProj::Inner { future } => ready!(future.poll(cx)).map(wrap),
+            KindProj::Reading { future } => match ready!(future.as_mut().poll(cx)) {
+                Ok(output) => output.map(wrap),
+                Err(response) => Ok(denial(*response)),
             },
-            KindProj::Denied {
-                denial,
-                make_denial,
-            } => match denial.take() {
-                Some(denial) => Poll::Ready(Ok(render(denial, &**make_denial))),
-                // Polled after completion: never resolve again.
-                None => Poll::Pending,
+            KindProj::Denied { response } => match response.take() {
+                Some(response) => Ok(denial(*response)),
+                None => polled_after_completion(),
             },
-        }
+            KindProj::Done => polled_after_completion(),
+        };
+        this.kind.set(Kind::Done);
+        Poll::Ready(output)
     }
+}
+
+// A caller bug, not an input: fail loudly, as tower-http's futures do.
+#[allow(clippy::panic)]
+fn polled_after_completion() -> ! {
+    panic!("tower_export_control::ResponseFuture polled after completion")
 }
 
 impl<F: Future> fmt::Debug for ResponseFuture<F> {
@@ -103,6 +101,7 @@ impl<F: Future> fmt::Debug for ResponseFuture<F> {
             Kind::Inner { .. } => "inner",
             Kind::Reading { .. } => "reading-body",
             Kind::Denied { .. } => "denied",
+            Kind::Done => "done",
         };
         f.debug_struct("ResponseFuture")
             .field("state", &state)

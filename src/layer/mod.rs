@@ -40,7 +40,7 @@
 //!     .layer(ExportControlLayer::new(policy))
 //!     .service_fn(|req: Request<_>| async move {
 //!         let tags = req.extensions().get::<ExportTags>().cloned();
-//!         let decision = tags.map_or("untagged", |t| t.decision().as_str());
+//!         let decision = tags.map_or("untagged", |t| t.outcome().as_str());
 //!         Ok::<_, std::convert::Infallible>(
 //!             Response::builder().header("seen", decision).body(Empty::<Bytes>::new()).unwrap(),
 //!         )
@@ -73,7 +73,6 @@ mod decision;
 mod denial;
 mod future;
 mod read;
-mod record;
 mod service;
 mod tags;
 
@@ -83,8 +82,7 @@ pub use client_ip::ClientAddr;
 pub use denial::{Denial, MakeDenialResponse};
 pub use future::ResponseFuture;
 pub use service::ExportControl;
-pub(crate) use tags::TagValues;
 pub use tags::{
-    ACCELERATOR_CLASS, COUNTRY, COUNTRY_GROUPS, CountrySource, DECISION, ExportTags, LICENSE_ID,
-    TagDecision,
+    ExportTags, TAG_ACCELERATOR_CLASS, TAG_COUNTRY, TAG_COUNTRY_GROUPS, TAG_DECISION,
+    TAG_LICENSE_ID,
 };

@@ -1,7 +1,5 @@
 //! The middleware service.
 
-use std::net::IpAddr;
-use std::ops::Deref;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -15,16 +13,10 @@ use tower_service::Service;
 use super::body::{RequestBody, ResponseBody};
 use super::builder::Shared;
 use super::client_ip::{client_ip, peer_addr};
-use super::decision::evaluate;
-use super::denial::Denial;
+use super::decision::{Denied, InFlight};
 use super::future::ResponseFuture;
-use super::read::{
-    BodyFacts, HeaderFacts, is_grpc, merge, read_body, read_headers, strip_export_headers,
-};
-use super::record;
-use crate::audit::DecisionId;
-use crate::policy::PolicyHandle;
-use crate::{Policy, ReasonCode};
+use super::read::{BodyFacts, HeaderFacts, merge, read_body, read_headers, strip_export_headers};
+use crate::{Gate, ReasonCode};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -36,17 +28,18 @@ pub struct ExportControl<S> {
 }
 
 impl<S> ExportControl<S> {
-    /// Wraps `inner` with `policy` and the default denial responses.
-    pub fn new(inner: S, policy: impl Into<PolicyHandle>) -> Self {
+    /// Wraps `inner` with a [`Policy`](crate::Policy) or a [`Gate`] and
+    /// the default denial responses.
+    pub fn new(inner: S, gate: impl Into<Gate>) -> Self {
         Self {
             inner,
-            shared: Arc::new(Shared::new(policy.into())),
+            shared: Arc::new(Shared::new(gate.into())),
         }
     }
 
-    /// A layer that wraps services with `policy`.
-    pub fn layer(policy: impl Into<PolicyHandle>) -> super::ExportControlLayer {
-        super::ExportControlLayer::new(policy)
+    /// A layer that wraps services with a policy or gate.
+    pub fn layer(gate: impl Into<Gate>) -> super::ExportControlLayer {
+        super::ExportControlLayer::new(gate)
     }
 
     /// The inner service.
@@ -84,43 +77,31 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let make_denial = || Arc::clone(&self.shared.make_denial);
         let (mut parts, body) = req.into_parts();
-        let cx = Ctx {
-            policy: self.shared.policy.current(),
-            shared: &*self.shared,
-            id: DecisionId::next(),
-            grpc: is_grpc(&parts.headers),
-        };
-
-        let (mut facts, client, route) = match cx.prepare(&mut parts) {
+        let mut r = InFlight::new(&self.shared, self.shared.gate.policy());
+        let (mut facts, route) = match prepare(&mut r, &mut parts) {
             Ok(prepared) => prepared,
-            Err(denial) => return ResponseFuture::denied(*denial, make_denial()),
+            Err(denied) => return ResponseFuture::denied(denied),
         };
         let Some(route) = route else {
-            return match cx.decide_and_tag(&facts, client, &mut parts) {
+            return match r.decide(&facts, &mut parts) {
                 Ok(()) => {
                     let req = Request::from_parts(parts, RequestBody::streaming(body));
                     ResponseFuture::inner(self.inner.call(req))
                 }
-                Err(denial) => ResponseFuture::denied(*denial, make_denial()),
+                Err(denied) => ResponseFuture::denied(denied),
             };
         };
 
         // Take the instance that was polled ready; leave a fresh clone.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let cx = Ctx {
-            shared: Arc::clone(&self.shared),
-            policy: cx.policy,
-            id: cx.id,
-            grpc: cx.grpc,
-        };
+        let shared = Arc::clone(&self.shared);
+        let (policy, client) = (r.policy, r.client);
         let future = async move {
-            let limit = cx.policy.http().body_limit_bytes;
-            let reject = |reason, detail, facts: &HeaderFacts| {
-                *cx.reject(reason, detail, Some(facts), client)
-            };
+            let mut r = InFlight::new(&shared, policy);
+            r.client = client;
+            let limit = r.policy.http().body_limit_bytes;
             let (bytes, trailers) = match Limited::new(body, limit).collect().await {
                 // Trailers travel on with the bytes, as on a streamed body.
                 Ok(collected) => {
@@ -128,141 +109,82 @@ where
                     (collected.to_bytes(), trailers)
                 }
                 Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-                    return Err(reject(ReasonCode::BodyTooLarge, TOO_LARGE, &facts));
+                    let reason = ReasonCode::BodyTooLarge;
+                    return Err(r.reject(reason, TOO_LARGE, Some(&facts), &parts));
                 }
                 Err(_) => {
                     let detail = "The request body could not be read.";
-                    return Err(reject(ReasonCode::InvalidBody, detail, &facts));
+                    return Err(r.reject(ReasonCode::InvalidBody, detail, Some(&facts), &parts));
                 }
             };
-            let route = cx.policy.http().provisioning_routes.get(route);
-            let body_facts = match route.map(|r| read_body(&bytes, r)) {
+            let route = r.policy.http().provisioning_routes.get(route);
+            let body_facts = match route.map(|route| read_body(&bytes, route)) {
                 Some(Ok(b)) => b,
-                Some(Err(reason)) => return Err(reject(reason, body_problem(reason), &facts)),
+                Some(Err(reason)) => {
+                    return Err(r.reject(reason, body_problem(reason), Some(&facts), &parts));
+                }
                 None => BodyFacts::default(),
             };
             if let Err(reason) = merge(&mut facts, body_facts, true) {
-                return Err(reject(reason, body_problem(reason), &facts));
+                return Err(r.reject(reason, body_problem(reason), Some(&facts), &parts));
             }
-            cx.decide_and_tag(&facts, client, &mut parts)
-                .map_err(|d| *d)?;
+            r.decide(&facts, &mut parts)?;
             let req = Request::from_parts(parts, RequestBody::buffered(bytes, trailers));
             Ok(inner.call(req).await)
         };
-        ResponseFuture::reading(Box::pin(future), make_denial())
+        ResponseFuture::reading(Box::pin(future))
     }
 }
 
 const TOO_LARGE: &str = "The request body is over the provisioning body limit.";
 
-/// What the header phase found: the facts, the client IP and the
-/// provisioning route, if any.
-type Prepared = (HeaderFacts, Option<IpAddr>, Option<usize>);
-
-/// One request in flight: the policy in force when it arrived, its
-/// decision id, and whether it is gRPC. `S` is `&Shared` while the request
-/// is decided in `call`, and `Arc<Shared>` once it moves into a future.
-struct Ctx<S> {
-    shared: S,
-    policy: Arc<Policy>,
-    id: DecisionId,
-    grpc: bool,
-}
-
-impl<S: Deref<Target = Shared>> Ctx<S> {
-    /// Reads the headers and the client IP, removes client `x-export-*`
-    /// headers, and finds the provisioning route; rejects bad input.
-    fn prepare(&self, parts: &mut Parts) -> Result<Prepared, Box<Denial>> {
-        let http = self.policy.http();
-        let mut facts = read_headers(&parts.headers, http)
-            .map_err(|reason| self.reject(reason, header_problem(reason), None, None))?;
-        let peer = peer_addr(&parts.extensions);
-        let client =
-            client_ip(peer, &parts.headers, self.policy.trusted_proxies()).map_err(|reason| {
-                let detail = "x-forwarded-for from a trusted proxy is not a list of IP addresses.";
-                self.reject(reason, detail, Some(&facts), peer)
-            })?;
-        // After reading: the license header is itself an `x-export-*` name.
-        strip_export_headers(&mut parts.headers);
-        let route = http
-            .provisioning_routes
-            .iter()
-            .position(|r| r.matches(&parts.method, parts.uri.path()));
-        match route {
-            None => merge(&mut facts, BodyFacts::default(), false).map_err(|reason| {
-                self.reject(reason, header_problem(reason), Some(&facts), client)
-            })?,
-            Some(_) => {
-                let declared_len = parts
-                    .headers
-                    .get(header::CONTENT_LENGTH)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse::<u64>().ok());
-                let limit = u64::try_from(http.body_limit_bytes).unwrap_or(u64::MAX);
-                if declared_len.is_some_and(|n| n > limit) {
-                    let reason = ReasonCode::BodyTooLarge;
-                    return Err(self.reject(reason, TOO_LARGE, Some(&facts), client));
-                }
+/// Reads the headers and the client IP, removes client `x-export-*`
+/// headers, and finds the provisioning route; rejects bad input.
+fn prepare(
+    r: &mut InFlight<'_>,
+    parts: &mut Parts,
+) -> Result<(HeaderFacts, Option<usize>), Denied> {
+    let policy = Arc::clone(&r.policy);
+    let http = policy.http();
+    let mut facts = match read_headers(&parts.headers, http) {
+        Ok(facts) => facts,
+        Err(reason) => return Err(r.reject(reason, header_problem(reason), None, parts)),
+    };
+    let peer = peer_addr(&parts.extensions);
+    r.client = peer;
+    r.client = match client_ip(peer, &parts.headers, policy.trusted_proxies()) {
+        Ok(client) => client,
+        Err(reason) => {
+            let detail = "x-forwarded-for from a trusted proxy is not a list of IP addresses.";
+            return Err(r.reject(reason, detail, Some(&facts), parts));
+        }
+    };
+    // After reading: the license header is itself an `x-export-*` name.
+    strip_export_headers(&mut parts.headers);
+    let route = http
+        .provisioning_routes
+        .iter()
+        .position(|route| route.matches(&parts.method, parts.uri.path()));
+    match route {
+        None => {
+            if let Err(reason) = merge(&mut facts, BodyFacts::default(), false) {
+                return Err(r.reject(reason, header_problem(reason), Some(&facts), parts));
             }
         }
-        Ok((facts, client, route))
-    }
-
-    /// Decides; tags the request, or returns the denial. Records either.
-    fn decide_and_tag(
-        &self,
-        facts: &HeaderFacts,
-        client: Option<IpAddr>,
-        parts: &mut Parts,
-    ) -> Result<(), Box<Denial>> {
-        // The clock is read once, and only if something needs the time.
-        let mut read = None;
-        let clock = self.shared.clock;
-        let mut now = || *read.get_or_insert_with(clock);
-        match evaluate(self.id, &self.policy, facts, client, &mut now, self.grpc) {
-            Ok(tags) => {
-                if let Some(sink) = &self.shared.audit {
-                    sink.record(record::passed(&tags, facts, client, now()));
-                }
-                tags.write_headers(&mut parts.headers);
-                parts.extensions.insert(tags);
-                Ok(())
-            }
-            Err(denial) => {
-                if let Some(sink) = &self.shared.audit {
-                    sink.record(record::denied(&denial, Some(facts), client, now()));
-                }
-                Err(denial)
+        Some(_) => {
+            let declared_len = parts
+                .headers
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            let limit = u64::try_from(http.body_limit_bytes).unwrap_or(u64::MAX);
+            if declared_len.is_some_and(|n| n > limit) {
+                let reason = ReasonCode::BodyTooLarge;
+                return Err(r.reject(reason, TOO_LARGE, Some(&facts), parts));
             }
         }
     }
-
-    /// A rejection of malformed input, recorded.
-    fn reject(
-        &self,
-        reason: ReasonCode,
-        detail: &str,
-        facts: Option<&HeaderFacts>,
-        client: Option<IpAddr>,
-    ) -> Box<Denial> {
-        let denial = Denial::bad_input(self.id, reason, detail.to_owned(), &self.policy, self.grpc);
-        tracing::info!(
-            target: "tower_export_control::audit",
-            decision_id = %self.id,
-            outcome = "rejected",
-            reason = reason.as_str(),
-            "export decision"
-        );
-        if let Some(sink) = &self.shared.audit {
-            sink.record(record::denied(
-                &denial,
-                facts,
-                client,
-                (self.shared.clock)(),
-            ));
-        }
-        Box::new(denial)
-    }
+    Ok((facts, route))
 }
 
 fn header_problem(reason: ReasonCode) -> &'static str {

@@ -24,11 +24,19 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use super::claims::LicenseClaims;
+use super::keys::KeyTag;
 
 /// The bucket of a token: its last 16 bytes.
 pub(crate) type CacheKey = u128;
 
-type Bucket = Vec<(Box<str>, Arc<LicenseClaims>)>;
+type Bucket = Vec<Entry>;
+
+/// A verified token, its claims and the key it was verified under.
+struct Entry {
+    token: Box<str>,
+    claims: Arc<LicenseClaims>,
+    tag: KeyTag,
+}
 
 pub(crate) struct TokenCache {
     capacity: usize,
@@ -65,18 +73,20 @@ impl TokenCache {
     }
 
     /// The cached claims for `token`, unless it has expired by `now` (a
-    /// duration since the Unix epoch).
+    /// duration since the Unix epoch) or the key it was verified under is
+    /// no longer `trusted`.
     pub(crate) fn get(
         &self,
         key: CacheKey,
         token: &str,
         now: Duration,
+        trusted: impl FnOnce(KeyTag) -> bool,
     ) -> Option<Arc<LicenseClaims>> {
         let mut entries = self.lock();
         let bucket = entries.buckets.get(&key)?;
-        let (_, claims) = bucket.iter().find(|(t, _)| **t == *token)?;
-        if now < claims.expires() {
-            return Some(Arc::clone(claims));
+        let entry = bucket.iter().find(|e| *e.token == *token)?;
+        if now < entry.claims.expires() && trusted(entry.tag) {
+            return Some(Arc::clone(&entry.claims));
         }
         entries.remove(key, token);
         None
@@ -88,6 +98,7 @@ impl TokenCache {
         key: CacheKey,
         token: &str,
         claims: Arc<LicenseClaims>,
+        tag: KeyTag,
         now: Duration,
     ) {
         if now >= claims.expires() {
@@ -105,11 +116,11 @@ impl TokenCache {
                 });
             }
         }
-        entries
-            .buckets
-            .entry(key)
-            .or_default()
-            .push((token.into(), claims));
+        entries.buckets.entry(key).or_default().push(Entry {
+            token: token.into(),
+            claims,
+            tag,
+        });
         entries.len += 1;
     }
 
@@ -134,7 +145,7 @@ impl Entries {
     fn remove(&mut self, key: CacheKey, token: &str) {
         if let Some(bucket) = self.buckets.get_mut(&key) {
             let before = bucket.len();
-            bucket.retain(|(t, _)| **t != *token);
+            bucket.retain(|e| *e.token != *token);
             self.len -= before - bucket.len();
             if bucket.is_empty() {
                 self.buckets.remove(&key);
@@ -145,7 +156,7 @@ impl Entries {
     fn retain(&mut self, mut keep: impl FnMut(&LicenseClaims) -> bool) {
         let mut len = 0;
         self.buckets.retain(|_, bucket| {
-            bucket.retain(|(_, c)| keep(c));
+            bucket.retain(|e| keep(&e.claims));
             len += bucket.len();
             !bucket.is_empty()
         });

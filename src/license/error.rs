@@ -1,4 +1,4 @@
-//! Errors building a [`LicenseVerifier`](super::LicenseVerifier) from its
+//! Errors building a [`LicenseTrust`](super::LicenseTrust) from its
 //! configuration.
 
 use std::io;

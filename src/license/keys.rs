@@ -21,6 +21,7 @@ use ed25519_dalek::Verifier as _;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 
 use super::config::{IssuerConfig, PemKeyConfig};
 use super::error::LicenseConfigError;
@@ -36,8 +37,13 @@ pub(crate) struct Issuer {
 }
 
 impl Issuer {
-    /// Loads the issuer's keys, resolving paths against `base`.
-    pub(crate) fn load(config: &IssuerConfig, base: &Path) -> Result<Self, LicenseConfigError> {
+    /// Loads the issuer's keys, resolving paths against `base`. `audience`
+    /// goes into each key's [`KeyTag`].
+    pub(crate) fn load(
+        config: &IssuerConfig,
+        base: &Path,
+        audience: Option<&str>,
+    ) -> Result<Self, LicenseConfigError> {
         let mut issuer = Self {
             name: config.issuer.clone(),
             keys: HashMap::new(),
@@ -61,7 +67,19 @@ impl Issuer {
                 issuer: issuer.name,
             });
         }
+        let name = issuer.name.clone();
+        for key in issuer.keys.values_mut().chain(issuer.hs256.as_mut()) {
+            key.tag = KeyTag::of(&name, audience, key);
+        }
         Ok(issuer)
+    }
+
+    /// Whether one of this issuer's keys carries `tag`.
+    pub(crate) fn has_key(&self, tag: KeyTag) -> bool {
+        self.keys
+            .values()
+            .chain(self.hs256.as_ref())
+            .any(|k| k.tag == tag)
     }
 
     fn add(&mut self, key: TrustedKey) -> Result<(), LicenseConfigError> {
@@ -124,12 +142,46 @@ impl fmt::Debug for Issuer {
     }
 }
 
+/// What a verified token was accepted under: a digest of the issuer, the
+/// audience, and the key's id, algorithm and bytes. A cached token is good
+/// only while the trust in force still holds a key with its tag, so a
+/// reload that removes an issuer or a key, or changes the audience, drops
+/// the tokens it verified.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub(crate) struct KeyTag([u8; 16]);
+
+impl KeyTag {
+    fn of(issuer: &str, audience: Option<&str>, key: &TrustedKey) -> Self {
+        let mut h = Sha256::new();
+        // Length-prefixed so that no two different inputs run together.
+        for part in [
+            issuer.as_bytes(),
+            audience.unwrap_or("\0none").as_bytes(),
+            key.kid.as_bytes(),
+            format!("{:?}", key.alg).as_bytes(),
+            &key.digest,
+        ] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part);
+        }
+        let digest = h.finalize();
+        let mut tag = [0u8; 16];
+        for (slot, b) in tag.iter_mut().zip(digest.iter()) {
+            *slot = *b;
+        }
+        Self(tag)
+    }
+}
+
 /// One verification key, bound to one algorithm.
 pub(crate) struct TrustedKey {
     kid: String,
     alg: Algorithm,
     source: PathBuf,
     material: KeyMaterial,
+    /// SHA-256 of the bytes the key was read from.
+    digest: [u8; 32],
+    tag: KeyTag,
 }
 
 enum KeyMaterial {
@@ -141,6 +193,28 @@ enum KeyMaterial {
 }
 
 impl TrustedKey {
+    fn new(
+        kid: String,
+        alg: Algorithm,
+        source: PathBuf,
+        material: KeyMaterial,
+        bytes: &[u8],
+    ) -> Self {
+        Self {
+            kid,
+            alg,
+            source,
+            material,
+            digest: Sha256::digest(bytes).into(),
+            tag: KeyTag::default(),
+        }
+    }
+
+    /// The tag tokens verified under this key are cached with.
+    pub(crate) fn tag(&self) -> KeyTag {
+        self.tag
+    }
+
     /// Whether `signature` (base64url, as in the token) is a valid signature
     /// of `signing_input` (the token up to its last `.`).
     pub(crate) fn verify(&self, signing_input: &[u8], signature: &str) -> bool {
@@ -200,13 +274,11 @@ fn load_jwks(path: &Path) -> Result<Vec<TrustedKey>, LicenseConfigError> {
             Some(kid) => format!("key #{index} (kid `{kid}`)"),
             None => format!("key #{index}"),
         };
+        let bytes = serde_json::to_vec(&value).unwrap_or_default();
         match jwk_key(value) {
-            Ok(Some((kid, alg, material))) => keys.push(TrustedKey {
-                kid,
-                alg,
-                source: path.to_owned(),
-                material,
-            }),
+            Ok(Some((kid, alg, material))) => {
+                keys.push(TrustedKey::new(kid, alg, path.to_owned(), material, &bytes));
+            }
             Ok(None) => {}
             Err(detail) => return Err(malformed(format!("{label}: {detail}"))),
         }
@@ -322,12 +394,13 @@ fn load_pem(config: &PemKeyConfig, base: &Path) -> Result<TrustedKey, LicenseCon
         }
         _ => KeyMaterial::Jwt(DecodingKey::from_rsa_pem(&pem).map_err(expected)?),
     };
-    Ok(TrustedKey {
-        kid: config.kid.clone(),
+    Ok(TrustedKey::new(
+        config.kid.clone(),
         alg,
-        source: path,
+        path,
         material,
-    })
+        &pem,
+    ))
 }
 
 fn load_hs256(path: &Path) -> Result<TrustedKey, LicenseConfigError> {
@@ -346,12 +419,13 @@ fn load_hs256(path: &Path) -> Result<TrustedKey, LicenseConfigError> {
             ),
         });
     }
-    Ok(TrustedKey {
-        kid: String::new(),
-        alg: Algorithm::HS256,
-        source: path.to_owned(),
-        material: KeyMaterial::Jwt(DecodingKey::from_secret(secret)),
-    })
+    Ok(TrustedKey::new(
+        String::new(),
+        Algorithm::HS256,
+        path.to_owned(),
+        KeyMaterial::Jwt(DecodingKey::from_secret(secret)),
+        secret,
+    ))
 }
 
 fn key_kind(alg: Algorithm) -> &'static str {

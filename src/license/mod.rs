@@ -37,6 +37,17 @@
 //! Steps 2–5 are [`LicenseVerifier::verify`]; [`LicenseVerifier::check`]
 //! adds 6–10. Time is always passed in: the verifier never reads the clock.
 //!
+//! # What is trusted, and what lives while serving
+//!
+//! [`LicenseTrust`] is what the policy's `[license]` section describes:
+//! issuers, keys, audience, leeway and the configured revocation list. It
+//! is replaced with the policy. [`LicenseVerifier`] is the run-time state:
+//! the verified-token cache and the licenses revoked with
+//! [`LicenseVerifier::revoke`]. It outlives reloads, so a revocation made
+//! while serving is never undone by one, and a cached token counts only
+//! while the trust in force still holds the key and audience it was
+//! verified under.
+//!
 //! # Keys and algorithms
 //!
 //! Each issuer has keys from a JWKS file and PEM files, selected by the
@@ -64,6 +75,7 @@ mod error;
 mod keys;
 mod outcome;
 mod requirement;
+mod trust;
 mod verifier;
 
 pub use claims::LicenseClaims;
@@ -71,4 +83,5 @@ pub use config::{IssuerConfig, LicenseConfig, PemKeyConfig};
 pub use error::LicenseConfigError;
 pub use outcome::{LicenseDenial, LicenseGrant};
 pub use requirement::{LicenseRequirement, RequiredCountry};
+pub use trust::LicenseTrust;
 pub use verifier::LicenseVerifier;

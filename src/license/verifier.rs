@@ -1,35 +1,32 @@
-//! [`LicenseVerifier`]: authenticity, validity and scope of license tokens.
+//! [`LicenseVerifier`]: authenticity, validity and scope of license tokens,
+//! with the state that lives while serving.
 
 use std::collections::HashSet;
 use std::fmt;
-use std::path::Path;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::Algorithm;
-use serde::Deserialize;
-
 use super::cache::TokenCache;
 use super::claims::LicenseClaims;
-use super::config::LicenseConfig;
-use super::error::LicenseConfigError;
-use super::keys::Issuer;
 use super::outcome::{LicenseDenial, LicenseGrant};
 use super::requirement::LicenseRequirement;
+use super::trust::LicenseTrust;
 use crate::ReasonCode;
 
-/// Verifies export-license tokens against trusted issuers' keys, the clock,
-/// the revocation list and what a request needs.
+/// Verifies export-license tokens against a [`LicenseTrust`] (issuers'
+/// keys, audience, leeway, configured revocations), the clock, the
+/// revocations made while serving and what a request needs.
 ///
-/// Build one per policy and share it (it is `Send + Sync`; the token cache
-/// inside is shared by all callers). See the [module docs](super) for the
-/// checks and their precedence.
+/// The verifier is the run-time half: it keeps the verified-token cache and
+/// the licenses revoked with [`revoke`](Self::revoke), and outlives policy
+/// reloads, so an emergency revocation stays in force whatever the next
+/// policy file says. The trust is passed to each call: the one of the
+/// policy in force. A cached token counts only while that trust still holds
+/// the key (and audience) it was verified under.
+///
+/// It is `Send + Sync`; share one per process. See the [module
+/// docs](super) for the checks and their precedence.
 pub struct LicenseVerifier {
-    issuers: Vec<Issuer>,
-    audience: Option<String>,
-    leeway: Duration,
     revoked: RwLock<HashSet<Box<str>>>,
     cache: TokenCache,
 }
@@ -39,93 +36,14 @@ impl LicenseVerifier {
     /// decoding.
     pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 
-    /// A verifier that trusts no issuer: every token is `license_invalid`.
-    pub fn trust_none() -> Self {
+    /// A verifier whose cache holds up to `cache_entries` verified tokens
+    /// (0 disables the cache; the policy setting is
+    /// [`LicenseTrust::cache_entries`]).
+    pub fn new(cache_entries: usize) -> Self {
         Self {
-            issuers: Vec::new(),
-            audience: None,
-            leeway: Duration::ZERO,
             revoked: RwLock::default(),
-            cache: TokenCache::new(0),
+            cache: TokenCache::new(cache_entries),
         }
-    }
-
-    /// Loads the issuers' keys and the revocation list named by `config`,
-    /// resolving relative paths against `base_dir` (the policy file's
-    /// directory).
-    ///
-    /// # Errors
-    /// A [`LicenseConfigError`] naming the file that is missing or malformed,
-    /// or the issuer whose configuration is inconsistent.
-    pub fn from_config(
-        config: &LicenseConfig,
-        base_dir: &Path,
-    ) -> Result<Self, LicenseConfigError> {
-        let mut issuers: Vec<Issuer> = Vec::with_capacity(config.issuers.len());
-        for issuer in &config.issuers {
-            if issuers.iter().any(|i| i.name() == issuer.issuer) {
-                return Err(LicenseConfigError::DuplicateIssuer {
-                    issuer: issuer.issuer.clone(),
-                });
-            }
-            issuers.push(Issuer::load(issuer, base_dir)?);
-        }
-        let mut revoked: HashSet<Box<str>> = config
-            .revoked
-            .iter()
-            .map(|jti| jti.as_str().into())
-            .collect();
-        if let Some(file) = &config.revoked_file {
-            let path = base_dir.join(file);
-            let text =
-                std::fs::read_to_string(&path).map_err(|source| LicenseConfigError::Read {
-                    what: "revocation list",
-                    path: path.clone(),
-                    source,
-                })?;
-            revoked.extend(
-                text.lines()
-                    .map(str::trim)
-                    .filter(|line| !line.is_empty() && !line.starts_with('#'))
-                    .map(Box::from),
-            );
-        }
-        Ok(Self {
-            issuers,
-            audience: config.audience.clone(),
-            leeway: Duration::from_secs(config.leeway_seconds),
-            revoked: RwLock::new(revoked),
-            cache: TokenCache::new(config.cache_entries),
-        })
-    }
-
-    /// Reads the `[license]` table of a TOML file (a standalone license
-    /// file or a whole policy file; other tables are ignored) and builds a
-    /// verifier with paths relative to that file.
-    ///
-    /// # Errors
-    /// As [`from_config`](Self::from_config), plus an unreadable or invalid
-    /// file, or one without a `[license]` table.
-    pub fn from_toml_path(path: impl AsRef<Path>) -> Result<Self, LicenseConfigError> {
-        #[derive(Deserialize)]
-        struct File {
-            license: Option<LicenseConfig>,
-        }
-        let path = path.as_ref();
-        let invalid = |detail: String| LicenseConfigError::Config {
-            path: path.to_owned(),
-            detail,
-        };
-        let text = std::fs::read_to_string(path).map_err(|source| LicenseConfigError::Read {
-            what: "license configuration",
-            path: path.to_owned(),
-            source,
-        })?;
-        let file: File = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
-        let config = file
-            .license
-            .ok_or_else(|| invalid("no [license] table".into()))?;
-        Self::from_config(&config, path.parent().unwrap_or_else(|| Path::new("")))
     }
 
     /// Checks that `token` is an authentic, current, unrevoked license that
@@ -139,12 +57,13 @@ impl LicenseVerifier {
     /// A [`LicenseDenial`] with the first failing check's reason code.
     pub fn check(
         &self,
+        trust: &LicenseTrust,
         token: &str,
         customer_id: Option<&str>,
         requirement: &LicenseRequirement<'_>,
         now: SystemTime,
     ) -> Result<LicenseGrant, LicenseDenial> {
-        let claims = self.verify(token, now)?;
+        let claims = self.verify(trust, token, now)?;
         check_scope(&claims, customer_id, requirement)?;
         Ok(LicenseGrant::new(claims))
     }
@@ -158,6 +77,7 @@ impl LicenseVerifier {
     /// `license_not_yet_valid`.
     pub fn verify(
         &self,
+        trust: &LicenseTrust,
         token: &str,
         now: SystemTime,
     ) -> Result<Arc<LicenseClaims>, LicenseDenial> {
@@ -172,26 +92,39 @@ impl LicenseVerifier {
         }
         let now = now.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
         let key = self.cache.key(token);
-        if let Some(claims) = key.and_then(|key| self.cache.get(key, token, now)) {
-            self.check_validity(&claims, now)?;
+        let cached = key.and_then(|key| {
+            self.cache
+                .get(key, token, now, |tag| trust.still_trusts(tag))
+        });
+        if let Some(claims) = cached {
+            self.check_validity(trust, &claims, now)?;
             return Ok(claims);
         }
-        let claims = Arc::new(self.authenticate(token)?);
-        self.check_validity(&claims, now)?;
+        let (claims, tag) = trust.authenticate(token)?;
+        let claims = Arc::new(claims);
+        self.check_validity(trust, &claims, now)?;
         if let Some(key) = key {
-            self.cache.insert(key, token, Arc::clone(&claims), now);
+            self.cache.insert(key, token, Arc::clone(&claims), tag, now);
         }
         Ok(claims)
     }
 
     /// Revokes a license number (`jti`) from now on, in addition to the
-    /// configured list; cached tokens of that license fail on their next
-    /// check.
+    /// trust's configured list; cached tokens of that license fail on their
+    /// next check. Kept across policy reloads.
     pub fn revoke(&self, jti: &str) {
         self.revoked
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(jti.into());
+    }
+
+    /// Whether `jti` was revoked with [`revoke`](Self::revoke).
+    pub fn is_revoked(&self, jti: &str) -> bool {
+        self.revoked
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(jti)
     }
 
     /// Tokens in the verified-token cache (expired ones included until they
@@ -200,87 +133,29 @@ impl LicenseVerifier {
         self.cache.len()
     }
 
-    /// Structure, issuer, key, algorithm, signature and audience: the checks
-    /// whose outcome cannot change while the verifier lives, so their
-    /// success may be cached.
-    fn authenticate(&self, token: &str) -> Result<LicenseClaims, LicenseDenial> {
-        let not_jws =
-            || LicenseDenial::invalid("the token is not a compact JWS (header.payload.signature)");
-        let (signing_input, signature) = token.rsplit_once('.').ok_or_else(not_jws)?;
-        let (header, payload) = signing_input.split_once('.').ok_or_else(not_jws)?;
-        if payload.contains('.') {
-            return Err(not_jws());
-        }
-        let header: JoseHeader = decode_json(header).ok_or_else(|| {
-            LicenseDenial::invalid(
-                "the token header is malformed or names an unsupported algorithm",
-            )
-        })?;
-        if header.crit.is_some() {
-            return Err(LicenseDenial::invalid(
-                "the token header lists critical extensions (`crit`); none are supported",
-            ));
-        }
-        let payload = URL_SAFE_NO_PAD
-            .decode(payload)
-            .map_err(|_| LicenseDenial::invalid("the token payload is not base64url"))?;
-        // Parsed before the signature is checked because the issuer selects
-        // the key; the claims are trusted only once it verifies.
-        let claims: LicenseClaims = serde_json::from_slice(&payload).map_err(|e| {
-            LicenseDenial::invalid(format!(
-                "the token claims are malformed: {}",
-                printable(&e.to_string())
-            ))
-        })?;
-        let issuer = self
-            .issuers
-            .iter()
-            .find(|issuer| issuer.name() == claims.iss)
-            .ok_or_else(|| LicenseDenial::invalid("the token's issuer (`iss`) is not trusted"))?;
-        let key = issuer
-            .key_for(header.alg, header.kid.as_deref())
-            .map_err(LicenseDenial::invalid)?;
-        if !key.verify(signing_input.as_bytes(), signature) {
-            return Err(LicenseDenial::invalid(
-                "the token signature does not verify",
-            ));
-        }
-        if claims.jti.is_empty() {
-            return Err(LicenseDenial::invalid(
-                "the license number (`jti`) is empty",
-            ));
-        }
-        if let Some(audience) = &self.audience
-            && !claims.aud.iter().any(|aud| aud == audience)
-        {
-            return Err(LicenseDenial::invalid(
-                "the token is not for this audience (`aud`)",
-            ));
-        }
-        Ok(claims)
-    }
-
     /// Revocation, then expiry, then not-before; re-run on every call.
-    fn check_validity(&self, claims: &LicenseClaims, now: Duration) -> Result<(), LicenseDenial> {
-        let revoked = self
-            .revoked
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(claims.jti.as_str());
-        if revoked {
+    fn check_validity(
+        &self,
+        trust: &LicenseTrust,
+        claims: &LicenseClaims,
+        now: Duration,
+    ) -> Result<(), LicenseDenial> {
+        let jti = claims.jti.as_str();
+        if trust.is_revoked(jti) || self.is_revoked(jti) {
             return Err(LicenseDenial::new(
                 ReasonCode::LicenseRevoked,
                 format!("license {:?} has been revoked", claims.jti),
             ));
         }
-        if now >= claims.expires().saturating_add(self.leeway) {
+        let leeway = trust.leeway();
+        if now >= claims.expires().saturating_add(leeway) {
             return Err(LicenseDenial::new(
                 ReasonCode::LicenseExpired,
                 format!("the license expired at {} (Unix time)", claims.exp),
             ));
         }
         if let Some(nbf) = claims.nbf
-            && now.saturating_add(self.leeway) < Duration::from_secs(nbf)
+            && now.saturating_add(leeway) < Duration::from_secs(nbf)
         {
             return Err(LicenseDenial::new(
                 ReasonCode::LicenseNotYetValid,
@@ -291,22 +166,11 @@ impl LicenseVerifier {
     }
 }
 
-/// The JOSE header members the verifier acts on (RFC 7515 §4.1); others are
-/// ignored, and keys are never taken from the token (`jwk`, `jku`, `x5u`).
-#[derive(Deserialize)]
-struct JoseHeader {
-    /// jsonwebtoken's algorithm names; `none` is not among them.
-    alg: Algorithm,
-    #[serde(default)]
-    kid: Option<String>,
-    #[serde(default)]
-    crit: Option<serde::de::IgnoredAny>,
-}
-
-/// A base64url JSON part of a token, or `None`.
-fn decode_json<T: serde::de::DeserializeOwned>(part: &str) -> Option<T> {
-    let bytes = URL_SAFE_NO_PAD.decode(part).ok()?;
-    serde_json::from_slice(&bytes).ok()
+impl Default for LicenseVerifier {
+    /// A verifier with the default cache size (10,000 tokens).
+    fn default() -> Self {
+        Self::new(LicenseTrust::none().cache_entries())
+    }
 }
 
 /// Customer, countries, class, instance type, quantity: in that order.
@@ -374,21 +238,9 @@ fn check_scope(
     Ok(())
 }
 
-/// Parser messages can quote token content: keep them on one line and short.
-fn printable(message: &str) -> String {
-    message
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(200)
-        .collect()
-}
-
 impl fmt::Debug for LicenseVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LicenseVerifier")
-            .field("issuers", &self.issuers)
-            .field("audience", &self.audience)
-            .field("leeway", &self.leeway)
             .field(
                 "revoked",
                 &self.revoked.read().map_or(0, |revoked| revoked.len()),

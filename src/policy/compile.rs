@@ -18,8 +18,7 @@ use super::rule::{Action, ClassSet, CountryCondition, CountrySet, Rule};
 use super::{Defaults, MAX_RULES, Mode, Policy, UnknownInstanceType};
 use crate::accelerator::{Catalog, ChipSpec, InstanceSpec, Regime};
 use crate::jurisdiction::{CountryGroups, GroupSet, IpTable, MAX_GROUPS};
-use crate::layer::TagValues;
-use crate::license::{LicenseConfig, LicenseVerifier};
+use crate::license::{LicenseConfig, LicenseTrust};
 use crate::{AcceleratorClass, CountryCode, ReasonCode};
 
 /// Where errors point: the file name and its text.
@@ -198,9 +197,8 @@ pub(super) fn compile(
     let (trusted_proxies, ip_table_files, ip_table) =
         compile_network(&cx, raw.network.as_ref(), &base_dir)?;
     let http = compile_http(&cx, raw.http.as_ref())?;
-    let (license, license_verifier) = compile_license(&cx, raw.license, base_dir.as_deref())?;
+    let (license, license_trust) = compile_license(&cx, raw.license, base_dir.as_deref())?;
 
-    let tag_values = TagValues::new(&groups);
     let dated_rules = rules
         .iter()
         .any(|r| r.effective_from.is_some() || r.effective_until.is_some());
@@ -217,13 +215,13 @@ pub(super) fn compile(
         dated_rules,
         catalog,
         license,
-        license_verifier: Arc::new(license_verifier),
+        license_trust: Arc::new(license_trust),
         base_dir,
         trusted_proxies,
         ip_table_files,
-        ip_table: Arc::new(ip_table),
+        ip_table: ip_table.map(Arc::new),
         http,
-        tag_values,
+        revision: super::next_revision(),
     })
 }
 
@@ -730,19 +728,19 @@ fn compile_license(
     cx: &Ctx<'_>,
     raw: Option<S<LicenseConfig>>,
     base_dir: Option<&std::path::Path>,
-) -> Result<(LicenseConfig, LicenseVerifier), PolicyError> {
+) -> Result<(LicenseConfig, LicenseTrust), PolicyError> {
     let Some(raw) = raw else {
-        return Ok((LicenseConfig::default(), LicenseVerifier::trust_none()));
+        return Ok((LicenseConfig::default(), LicenseTrust::none()));
     };
     let span = raw.span();
     let config = raw.into_inner();
     let base = base_dir.unwrap_or(std::path::Path::new("."));
-    let verifier = LicenseVerifier::from_config(&config, base)
+    let trust = LicenseTrust::from_config(&config, base)
         .map_err(|e| cx.err(span, "license", "issuers", Problem::File(e.to_string())))?;
-    Ok((config, verifier))
+    Ok((config, trust))
 }
 
-type Network = (Vec<IpNetwork>, Vec<PathBuf>, IpTable);
+type Network = (Vec<IpNetwork>, Vec<PathBuf>, Option<IpTable>);
 
 fn compile_network(
     cx: &Ctx<'_>,
@@ -750,7 +748,7 @@ fn compile_network(
     base_dir: &Option<PathBuf>,
 ) -> Result<Network, PolicyError> {
     let Some(raw) = raw.map(S::get_ref) else {
-        return Ok((Vec::new(), Vec::new(), IpTable::empty()));
+        return Ok((Vec::new(), Vec::new(), None));
     };
     let mut proxies = Vec::with_capacity(raw.trusted_proxies.len());
     for (i, p) in raw.trusted_proxies.iter().enumerate() {
@@ -778,11 +776,7 @@ fn compile_network(
         })?;
         files.push(path);
     }
-    let table = if files.is_empty() {
-        IpTable::empty()
-    } else {
-        table.build()
-    };
+    let table = (!files.is_empty()).then(|| table.build());
     Ok((proxies, files, table))
 }
 

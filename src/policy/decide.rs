@@ -10,12 +10,21 @@ use crate::jurisdiction::GroupSet;
 use crate::license::{LicenseRequirement, RequiredCountry};
 use crate::{AcceleratorClass, CountryCode, ReasonCode};
 
-/// What is known about one request, as read from it.
+/// What is known about one request, as read from it. Build it with
+/// [`Facts::new`] and the `with_…` methods.
+///
+/// ```
+/// use tower_export_control::{CountryCode, Facts};
+/// let cn = CountryCode::parse("CN").unwrap();
+/// let facts = Facts::new().with_declared_country(cn).with_instance_type("p5.48xlarge");
+/// assert_eq!(facts.instance_count, 1);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Facts<'a> {
     /// The country the customer declares (`x-customer-country`).
     pub declared_country: Option<CountryCode>,
-    /// The country of the customer's ultimate parent
+    /// The country the customer is headquartered in
     /// (`x-customer-headquarters`).
     pub headquarters: Option<CountryCode>,
     /// The country of the client IP address.
@@ -24,40 +33,69 @@ pub struct Facts<'a> {
     pub instance_type: Option<&'a str>,
     /// The number of instances requested (1 unless the request says).
     pub instance_count: u32,
+    /// The customer id (`x-customer-id`), which a license must name.
+    pub customer_id: Option<&'a str>,
 }
 
-impl Default for Facts<'_> {
-    fn default() -> Self {
+impl<'a> Facts<'a> {
+    /// No country, no instance type, one instance, no customer id.
+    pub const fn new() -> Self {
         Self {
             declared_country: None,
             headquarters: None,
             network_country: None,
             instance_type: None,
             instance_count: 1,
+            customer_id: None,
         }
+    }
+
+    /// With the declared country.
+    #[must_use]
+    pub const fn with_declared_country(mut self, country: CountryCode) -> Self {
+        self.declared_country = Some(country);
+        self
+    }
+
+    /// With the headquarters country.
+    #[must_use]
+    pub const fn with_headquarters(mut self, country: CountryCode) -> Self {
+        self.headquarters = Some(country);
+        self
+    }
+
+    /// With the country of the client address.
+    #[must_use]
+    pub const fn with_network_country(mut self, country: CountryCode) -> Self {
+        self.network_country = Some(country);
+        self
+    }
+
+    /// With the instance type.
+    #[must_use]
+    pub const fn with_instance_type(mut self, instance_type: &'a str) -> Self {
+        self.instance_type = Some(instance_type);
+        self
+    }
+
+    /// With the number of instances.
+    #[must_use]
+    pub const fn with_instance_count(mut self, count: u32) -> Self {
+        self.instance_count = count;
+        self
+    }
+
+    /// With the customer id.
+    #[must_use]
+    pub const fn with_customer_id(mut self, customer_id: &'a str) -> Self {
+        self.customer_id = Some(customer_id);
+        self
     }
 }
 
-/// The outcome of [`decide`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Outcome {
-    /// Let the request through.
-    Allow,
-    /// Let it through only with a license token that covers
-    /// [`Decision::license_requirement`].
-    RequireLicense,
-    /// Refuse it.
-    Deny,
-}
-
-impl Outcome {
-    /// `allow`, `require-license` or `deny`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Allow => "allow",
-            Self::RequireLicense => "require-license",
-            Self::Deny => "deny",
-        }
+impl Default for Facts<'_> {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -168,12 +206,13 @@ impl DecidingRules {
     }
 }
 
-/// What [`decide`] concluded, and why.
+/// What [`decide`] concluded from the rules, and why. A
+/// [`Verdict`](crate::Verdict) adds the license check and report-only mode.
 #[derive(Clone, Copy, Debug)]
 pub struct Decision<'a> {
     policy: &'a Policy,
     facts: Facts<'a>,
-    outcome: Outcome,
+    action: Action,
     reason: Option<ReasonCode>,
     rules: RuleBits,
     default_rule: Option<DefaultRule>,
@@ -183,10 +222,11 @@ pub struct Decision<'a> {
 }
 
 impl<'a> Decision<'a> {
-    /// Allow, require a license, or deny. In report-only mode this is
-    /// still what enforcement would do; see [`Decision::report_only`].
-    pub fn outcome(&self) -> Outcome {
-        self.outcome
+    /// The action of the most restrictive matching rule (or policy
+    /// default): allow, require a license, or deny. In report-only mode this
+    /// is still what enforcement would do; see [`Decision::report_only`].
+    pub fn action(&self) -> Action {
+        self.action
     }
 
     /// Why, for `require-license` and `deny`: `license_required`,
@@ -256,9 +296,9 @@ impl<'a> Decision<'a> {
         self.groups[0].union(self.groups[1])
     }
 
-    /// What a license must cover, for `require-license` outcomes.
+    /// What a license must cover, for `require-license` decisions.
     pub fn license_requirement(&self) -> Option<LicenseRequirement<'a>> {
-        if self.outcome != Outcome::RequireLicense {
+        if self.action != Action::RequireLicense {
             return None;
         }
         let acc = &self.accelerators;
@@ -285,16 +325,15 @@ impl<'a> Decision<'a> {
 ///
 /// ```
 /// use std::time::SystemTime;
-/// use tower_export_control::{decide, CountryCode, Facts, Outcome, Policy};
+/// use tower_export_control::policy::Action;
+/// use tower_export_control::{decide, CountryCode, Facts, Policy};
 ///
 /// let policy = Policy::embedded_default();
-/// let facts = Facts {
-///     declared_country: Some(CountryCode::parse("CN").unwrap()),
-///     instance_type: Some("p5.48xlarge"),
-///     ..Facts::default()
-/// };
+/// let facts = Facts::new()
+///     .with_declared_country(CountryCode::parse("CN").unwrap())
+///     .with_instance_type("p5.48xlarge");
 /// let decision = decide(&policy, &facts, SystemTime::now());
-/// assert_eq!(decision.outcome(), Outcome::RequireLicense);
+/// assert_eq!(decision.action(), Action::RequireLicense);
 /// assert_eq!(decision.accelerators().class.as_str(), "3A090.a");
 /// ```
 pub fn decide<'a>(policy: &'a Policy, facts: &Facts<'a>, now: SystemTime) -> Decision<'a> {
@@ -381,12 +420,9 @@ pub fn decide<'a>(policy: &'a Policy, facts: &Facts<'a>, now: SystemTime) -> Dec
         );
     }
 
-    let (outcome, reason) = match best {
-        Action::Allow => (Outcome::Allow, None),
-        Action::Deny => (
-            Outcome::Deny,
-            Some(deny_reason.unwrap_or(ReasonCode::Embargoed)),
-        ),
+    let reason = match best {
+        Action::Allow => None,
+        Action::Deny => Some(deny_reason.unwrap_or(ReasonCode::Embargoed)),
         Action::RequireLicense => {
             let reason = if rules == RuleBits::default()
                 && default_rule == Some(DefaultRule::UnknownJurisdiction)
@@ -397,17 +433,17 @@ pub fn decide<'a>(policy: &'a Policy, facts: &Facts<'a>, now: SystemTime) -> Dec
             } else {
                 ReasonCode::LicenseRequired
             };
-            (Outcome::RequireLicense, Some(reason))
+            Some(reason)
         }
     };
-    if outcome != Outcome::Allow && class == AcceleratorClass::Unknown && default_rule.is_none() {
+    if best != Action::Allow && class == AcceleratorClass::Unknown && default_rule.is_none() {
         default_rule = Some(DefaultRule::UnknownInstanceType);
     }
 
     Decision {
         policy,
         facts: *facts,
-        outcome,
+        action: best,
         reason,
         rules,
         default_rule,

@@ -5,7 +5,6 @@
 mod compile;
 mod decide;
 mod error;
-mod handle;
 mod http;
 mod model;
 mod rule;
@@ -16,19 +15,15 @@ use std::sync::Arc;
 
 use ipnetwork::IpNetwork;
 
-pub use decide::{
-    Accelerators, DecidingRules, Decision, DefaultRule, Facts, MAX_RULES, Outcome, decide,
-};
+pub use decide::{Accelerators, DecidingRules, Decision, DefaultRule, Facts, MAX_RULES, decide};
 pub use error::{Location, PolicyError, Problem};
-pub use handle::PolicyHandle;
 pub use http::{HttpConfig, ProvisioningRoute};
 pub use rule::{Action, Rule};
 
 use crate::AcceleratorClass;
 use crate::accelerator::{Catalog, Regime};
 use crate::jurisdiction::{CountryGroups, IpTable};
-use crate::layer::TagValues;
-use crate::license::{LicenseConfig, LicenseVerifier};
+use crate::license::{LicenseConfig, LicenseTrust};
 use rule::ClassSet;
 
 /// The text of the embedded default policy (`policies/default.toml`).
@@ -80,8 +75,14 @@ impl Defaults {
     }
 }
 
-/// A validated policy. Build it with [`Policy::embedded_default`],
+/// A validated policy: what a policy file describes (rules, country
+/// groups, chips and catalog, trusted license issuers, network and HTTP
+/// settings). Build it with [`Policy::embedded_default`],
 /// [`Policy::from_path`] or [`Policy::from_toml`]; share it behind an `Arc`.
+///
+/// A policy is immutable. What changes while serving (licenses revoked at
+/// run time, the verified-token cache, an IP table set in code) lives in a
+/// [`Gate`](crate::Gate), which a reload leaves in place.
 pub struct Policy {
     pub(crate) name: String,
     pub(crate) description: String,
@@ -95,13 +96,19 @@ pub struct Policy {
     pub(crate) dated_rules: bool,
     pub(crate) catalog: Catalog,
     pub(crate) license: LicenseConfig,
-    pub(crate) license_verifier: Arc<LicenseVerifier>,
+    pub(crate) license_trust: Arc<LicenseTrust>,
     pub(crate) base_dir: Option<PathBuf>,
     pub(crate) trusted_proxies: Vec<IpNetwork>,
     pub(crate) ip_table_files: Vec<PathBuf>,
-    pub(crate) ip_table: Arc<IpTable>,
+    pub(crate) ip_table: Option<Arc<IpTable>>,
     pub(crate) http: HttpConfig,
-    pub(crate) tag_values: TagValues,
+    pub(crate) revision: u64,
+}
+
+/// A number no other policy loaded by this process has.
+pub(crate) fn next_revision() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl Policy {
@@ -219,19 +226,10 @@ impl Policy {
         &self.license
     }
 
-    /// The license token verifier (trusts no issuer unless the policy's
-    /// `[license]` section names some, or one was set with
-    /// [`Policy::with_license_verifier`]).
-    pub fn license_verifier(&self) -> &LicenseVerifier {
-        &self.license_verifier
-    }
-
-    /// The same policy with another license verifier, e.g. one built with
-    /// [`LicenseVerifier::from_toml_path`].
-    #[must_use]
-    pub fn with_license_verifier(mut self, verifier: impl Into<Arc<LicenseVerifier>>) -> Self {
-        self.license_verifier = verifier.into();
-        self
+    /// The trusted license issuers and their keys, from the `[license]`
+    /// section (trusts no issuer when it names none).
+    pub fn license_trust(&self) -> &Arc<LicenseTrust> {
+        &self.license_trust
     }
 
     /// The directory relative paths in the policy resolve against.
@@ -249,17 +247,16 @@ impl Policy {
         &self.ip_table_files
     }
 
-    /// The IP-to-country table (empty unless the policy names files or one
-    /// was set with [`Policy::with_ip_table`]).
-    pub fn ip_table(&self) -> &IpTable {
-        &self.ip_table
+    /// The IP-to-country table loaded from the files the policy names,
+    /// if it names any.
+    pub fn ip_table(&self) -> Option<&Arc<IpTable>> {
+        self.ip_table.as_ref()
     }
 
-    /// The same policy with another IP-to-country table.
-    #[must_use]
-    pub fn with_ip_table(mut self, table: impl Into<Arc<IpTable>>) -> Self {
-        self.ip_table = table.into();
-        self
+    /// A number that identifies this policy among all loaded by the
+    /// process; a reloaded file gets a new one.
+    pub fn revision(&self) -> u64 {
+        self.revision
     }
 
     /// Header names, provisioning routes and body limits.
@@ -274,6 +271,7 @@ impl fmt::Debug for Policy {
             .field("name", &self.name)
             .field("source", &self.source)
             .field("digest", &self.digest)
+            .field("revision", &self.revision)
             .field("mode", &self.mode)
             .field("regime", &self.catalog.regime())
             .field("rules", &self.rules.len())

@@ -20,9 +20,9 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpSocket;
-use tower_export_control::license::LicenseVerifier;
+use tower_export_control::license::LicenseTrust;
 use tower_export_control::policy::DEFAULT_POLICY_TOML;
-use tower_export_control::{IpTable, Policy};
+use tower_export_control::{Gate, IpTable, Policy};
 
 /// The test client's usual address; a US address in [`ip_table`] and a
 /// trusted proxy in [`policy`].
@@ -88,20 +88,29 @@ pub fn policy_text(blocked_by: Option<&str>) -> String {
     )
 }
 
-/// A test policy: the default rules, [`ip_table`], the demo license issuer.
+/// The test policy: the default rules with trusted proxies.
 pub fn build_policy(blocked_by: Option<&str>) -> Policy {
-    let verifier = LicenseVerifier::from_toml_path(demo_dir().join("license.toml")).unwrap();
-    Policy::from_toml(&policy_text(blocked_by), "layer-test-policy", None)
-        .unwrap()
-        .with_ip_table(ip_table())
-        .with_license_verifier(verifier)
+    Policy::from_toml(&policy_text(blocked_by), "layer-test-policy", None).unwrap()
 }
 
-static POLICY: LazyLock<Arc<Policy>> = LazyLock::new(|| Arc::new(build_policy(None)));
+/// A gate on `policy` with [`ip_table`] and the demo license issuer.
+pub fn gate_with(policy: impl Into<Arc<Policy>>) -> Gate {
+    let trust = LicenseTrust::from_toml_path(demo_dir().join("license.toml")).unwrap();
+    Gate::new(policy)
+        .with_ip_table(ip_table())
+        .with_license_trust(trust)
+}
 
-/// The shared enforcing test policy.
+static GATE: LazyLock<Gate> = LazyLock::new(|| gate_with(build_policy(None)));
+
+/// The shared enforcing test gate.
+pub fn gate() -> Gate {
+    GATE.clone()
+}
+
+/// The shared test gate's policy.
 pub fn policy() -> Arc<Policy> {
-    Arc::clone(&POLICY)
+    GATE.policy()
 }
 
 /// A demo-issuer license for [`LICENSED_CUSTOMER`] in CN, class 3A090.a,

@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -11,7 +12,8 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use jwt_simple::prelude::*;
 use serde_json::{Value, json};
 use tower_export_control::license::{
-    IssuerConfig, LicenseConfig, LicenseRequirement, LicenseVerifier, PemKeyConfig, RequiredCountry,
+    IssuerConfig, LicenseClaims, LicenseConfig, LicenseConfigError, LicenseDenial, LicenseGrant,
+    LicenseRequirement, LicenseTrust, LicenseVerifier, PemKeyConfig, RequiredCountry,
 };
 use tower_export_control::{AcceleratorClass, CountryCode};
 
@@ -149,9 +151,63 @@ pub fn standard_config(dir: &Path) -> LicenseConfig {
     }
 }
 
-pub fn standard_verifier(test: &str) -> LicenseVerifier {
+/// A trust and the run-time verifier that checks tokens against it, as a
+/// [`Gate`](tower_export_control::Gate) pairs them.
+#[derive(Debug)]
+pub struct Checker {
+    pub trust: LicenseTrust,
+    pub verifier: LicenseVerifier,
+}
+
+impl Checker {
+    pub fn new(trust: LicenseTrust) -> Self {
+        let verifier = LicenseVerifier::new(trust.cache_entries());
+        Self { trust, verifier }
+    }
+
+    pub fn trust_none() -> Self {
+        Self::new(LicenseTrust::none())
+    }
+
+    pub fn from_config(config: &LicenseConfig, dir: &Path) -> Result<Self, LicenseConfigError> {
+        LicenseTrust::from_config(config, dir).map(Self::new)
+    }
+
+    pub fn from_toml_path(path: impl AsRef<Path>) -> Result<Self, LicenseConfigError> {
+        LicenseTrust::from_toml_path(path).map(Self::new)
+    }
+
+    pub fn check(
+        &self,
+        token: &str,
+        customer: Option<&str>,
+        requirement: &LicenseRequirement<'_>,
+        now: SystemTime,
+    ) -> Result<LicenseGrant, LicenseDenial> {
+        self.verifier
+            .check(&self.trust, token, customer, requirement, now)
+    }
+
+    pub fn verify(
+        &self,
+        token: &str,
+        now: SystemTime,
+    ) -> Result<Arc<LicenseClaims>, LicenseDenial> {
+        self.verifier.verify(&self.trust, token, now)
+    }
+
+    pub fn revoke(&self, jti: &str) {
+        self.verifier.revoke(jti);
+    }
+
+    pub fn cache_len(&self) -> usize {
+        self.verifier.cache_len()
+    }
+}
+
+pub fn standard_verifier(test: &str) -> Checker {
     let dir = scratch(test);
-    LicenseVerifier::from_config(&standard_config(&dir), &dir).unwrap()
+    Checker::from_config(&standard_config(&dir), &dir).unwrap()
 }
 
 /// Claims that cover [`requirement`] for [`CUSTOMER`] at [`T0`].
