@@ -55,6 +55,8 @@ struct ReadmeDoctests;
 
 pub mod accelerator;
 pub mod audit;
+#[cfg(feature = "cli")]
+pub mod cli;
 mod gate;
 pub mod jurisdiction;
 pub mod layer;
