@@ -9,6 +9,7 @@ mod handle;
 mod http;
 mod model;
 mod rule;
+mod syntax;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
