@@ -7,8 +7,10 @@
 
 use std::path::Path;
 
-use tower_export_control::Policy;
+use std::time::{Duration, UNIX_EPOCH};
+
 use tower_export_control::policy::{DEFAULT_POLICY_TOML, Location, PolicyError, Problem};
+use tower_export_control::{CountryCode, Facts, Outcome, Policy, decide};
 
 const FILE: &str = "conf/export-policy.toml";
 
@@ -183,11 +185,11 @@ fn cases() -> Vec<Case> {
             kind!(syntax),
         ),
         case(
-            "wrong type: TOML date for a date string",
-            "\n[[rules]]\nid = \"x\"\naction = \"deny\"\neffective_from = ‸2026-01-01\n",
+            "wrong type: number for a date",
+            "\n[[rules]]\nid = \"x\"\naction = \"deny\"\neffective_from = ‸20260101\n",
             r#"rules[0] (id = "x")"#,
             Some("effective_from"),
-            "invalid type",
+            "invalid type: integer `20260101`, expected a date",
             kind!(syntax),
         ),
         // ---- countries
@@ -351,6 +353,30 @@ fn cases() -> Vec<Case> {
             r#"rules[0] (id = "x")"#,
             Some("effective_from"),
             "`2026-02-30` is not a date",
+            kind!(Problem::Date(_)),
+        ),
+        case(
+            "no 29 February in 2023",
+            "\n[[rules]]\nid = \"x\"\naction = \"deny\"\neffective_from = ‸\"2023-02-29\"\n",
+            r#"rules[0] (id = "x")"#,
+            Some("effective_from"),
+            "`2023-02-29` is not a date",
+            kind!(Problem::Date(_)),
+        ),
+        case(
+            "no 29 February in 2023, as a TOML date",
+            "\n[[rules]]\nid = \"x\"\naction = \"deny\"\neffective_from = ‸2023-02-29\n",
+            r#"rules[0] (id = "x")"#,
+            Some("effective_from"),
+            "",
+            kind!(syntax),
+        ),
+        case(
+            "a TOML date-time for a date",
+            "\n[[rules]]\nid = \"x\"\naction = \"deny\"\neffective_until = ‸2023-11-17T10:00:00Z\n",
+            r#"rules[0] (id = "x")"#,
+            Some("effective_until"),
+            "`2023-11-17T10:00:00Z` is not a date",
             kind!(Problem::Date(_)),
         ),
         case(
@@ -840,4 +866,43 @@ fn the_default_policy_loads_embedded_and_from_disk() {
     assert_eq!(renamed.digest(), embedded.digest());
     let changed = Policy::from_toml(&format!("{DEFAULT_POLICY_TOML}\n"), "x", None).unwrap();
     assert_ne!(changed.digest(), embedded.digest());
+}
+
+#[test]
+fn toml_dates_and_quoted_dates_decide_the_same() {
+    let policy = |as_of: &str, from: &str, until: &str| {
+        let text = format!(
+            "[policy]\nname = \"t\"\ncountry_lists_as_of = {as_of}\n\n[[rules]]\nid = \"cn\"\ncountries = [\"CN\"]\naction = \"deny\"\neffective_from = {from}\neffective_until = {until}\n"
+        );
+        Policy::from_toml(&text, FILE, None).unwrap()
+    };
+    let quoted = policy("\"2026-07-08\"", "\"2023-11-17\"", "\"2024-02-29\"");
+    let native = policy("2026-07-08", "2023-11-17", "2024-02-29");
+    let mixed = policy("2026-07-08", "\"2023-11-17\"", "2024-02-29");
+    assert_eq!(quoted.country_lists_as_of(), "2026-07-08");
+    assert_eq!(native.country_lists_as_of(), "2026-07-08");
+
+    let facts = Facts {
+        declared_country: Some(CountryCode::parse("CN").unwrap()),
+        instance_type: Some("p5.48xlarge"),
+        ..Facts::default()
+    };
+    // 2023-11-17 and 2024-02-29, 00:00 UTC.
+    let (from, until) = (1_700_179_200, 1_709_164_800);
+    for (t, denied) in [
+        (from - 1, false),
+        (from, true),
+        (until - 1, true),
+        (until, false),
+    ] {
+        let now = UNIX_EPOCH + Duration::from_secs(t);
+        let outcomes: Vec<Outcome> = [&quoted, &native, &mixed]
+            .map(|p| decide(p, &facts, now).outcome())
+            .into();
+        assert!(
+            outcomes.iter().all(|o| *o == outcomes[0]),
+            "{t}: {outcomes:?}"
+        );
+        assert_eq!(outcomes[0] == Outcome::Deny, denied, "{t}: {outcomes:?}");
+    }
 }

@@ -11,6 +11,7 @@ use http::{HeaderName, Method};
 use ipnetwork::IpNetwork;
 use sha2::{Digest, Sha256};
 
+use super::date::parse_date;
 use super::error::{Location, PolicyError, Problem};
 use super::http::{HttpConfig, ProvisioningRoute};
 use super::model::{self, PolicyFile, S};
@@ -682,53 +683,4 @@ fn compile_http(cx: &Ctx<'_>, raw: Option<&S<model::HttpFile>>) -> Result<HttpCo
         blocked_by: raw.blocked_by.as_ref().map(|v| v.get_ref().clone()),
         provisioning_routes: routes,
     })
-}
-
-/// `YYYY-MM-DD` → seconds since the Unix epoch at 00:00 UTC.
-pub(crate) fn parse_date(s: &str) -> Option<i64> {
-    let mut parts = s.split('-');
-    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() || y.len() != 4 || m.len() != 2 || d.len() != 2 {
-        return None;
-    }
-    let (y, m, d): (i64, u32, u32) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days_in_month = match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return None,
-    };
-    if d == 0 || d > days_in_month {
-        return None;
-    }
-    Some(days_from_civil(y, m, d) * 86_400)
-}
-
-/// Days since 1970-01-01 (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_date;
-
-    #[test]
-    fn dates() {
-        assert_eq!(parse_date("1970-01-01"), Some(0));
-        assert_eq!(parse_date("2023-11-17"), Some(1_700_179_200));
-        assert_eq!(parse_date("2024-02-29"), Some(1_709_164_800));
-        assert_eq!(parse_date("2023-02-29"), None);
-        assert_eq!(parse_date("2023-13-01"), None);
-        assert_eq!(parse_date("2023-1-01"), None);
-        assert_eq!(parse_date("20231101"), None);
-    }
 }

@@ -3,6 +3,7 @@
 //! [`decide`], the decision.
 
 mod compile;
+mod date;
 mod decide;
 mod error;
 mod handle;
