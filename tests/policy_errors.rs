@@ -231,7 +231,7 @@ fn cases() -> Vec<Case> {
             "country_aliases.MO",
             Some("value"),
             "not itself an alias",
-            kind!(Problem::Conflict(_)),
+            kind!(Problem::AliasOfAlias { .. }),
         ),
         case(
             "alias chain, lower case",
@@ -239,7 +239,7 @@ fn cases() -> Vec<Case> {
             "country_aliases.mo",
             Some("value"),
             "not itself an alias",
-            kind!(Problem::Conflict(_)),
+            kind!(Problem::AliasOfAlias { .. }),
         ),
         case(
             "alias defined twice in different case",
@@ -255,7 +255,7 @@ fn cases() -> Vec<Case> {
             "country_aliases.HK",
             Some("value"),
             "alias of itself",
-            kind!(Problem::Conflict(_)),
+            kind!(Problem::AliasOfItself),
         ),
         case(
             "duplicate group member",
@@ -329,7 +329,7 @@ fn cases() -> Vec<Case> {
             r#"rules[0] (id = "x")"#,
             Some("reason"),
             "only for rules whose action is `deny`",
-            kind!(Problem::Conflict(_)),
+            kind!(Problem::ReasonWithoutDeny),
         ),
         case(
             "reason on an allow rule",
@@ -337,7 +337,7 @@ fn cases() -> Vec<Case> {
             r#"rules[0] (id = "x")"#,
             Some("reason"),
             "only for rules whose action is `deny`",
-            kind!(Problem::Conflict(_)),
+            kind!(Problem::ReasonWithoutDeny),
         ),
         case(
             "bad class in a rule",
@@ -393,7 +393,7 @@ fn cases() -> Vec<Case> {
             r#"rules[0] (id = "x")"#,
             Some("effective_until"),
             "must be after",
-            kind!(Problem::Conflict(_)),
+            kind!(Problem::EffectiveUntilNotAfterFrom),
         ),
         // ---- [policy] and [defaults]
         case(
@@ -434,7 +434,7 @@ fn cases() -> Vec<Case> {
             "defaults",
             Some("unknown_instance_type"),
             "cannot be assumed",
-            kind!(Problem::Conflict(_)),
+            kind!(Problem::AssumedUnknownClass),
         ),
         case(
             "bad controlled class",
@@ -552,7 +552,7 @@ fn cases() -> Vec<Case> {
             r#"instance_types[0] (name = "a")"#,
             Some("chips"),
             "`chip` needs `chips`",
-            kind!(Problem::Conflict(_)),
+            kind!(Problem::ChipWithoutCount),
         ),
         case(
             "chips without chip",
@@ -560,7 +560,7 @@ fn cases() -> Vec<Case> {
             r#"instance_types[0] (name = "a")"#,
             Some("chip"),
             "`chips` needs `chip`",
-            kind!(Problem::Conflict(_)),
+            kind!(Problem::CountWithoutChip),
         ),
         case(
             "zero chips",
@@ -575,8 +575,8 @@ fn cases() -> Vec<Case> {
             &format!("{CHIP}\n[[instance_types]]\nname = ‸\"\"\n"),
             r#"instance_types[0] (name = "")"#,
             Some("name"),
-            "1 to 128 characters",
-            kind!(Problem::Conflict(_)),
+            "must be 1 to 128 bytes long, not 0",
+            kind!(Problem::InstanceTypeNameLength { length: 0 }),
         ),
         // ---- [network] and [http]
         case(
@@ -625,7 +625,28 @@ fn cases() -> Vec<Case> {
             "http.provisioning_routes[0]",
             Some("path"),
             "must start with `/`",
-            kind!(Problem::Conflict(_)),
+            kind!(Problem::PathWithoutSlash(_)),
+        ),
+        case(
+            "instance type name too long",
+            &format!(
+                "{CHIP}\n[[instance_types]]\nname = ‸\"{}\"\n",
+                "x".repeat(129)
+            ),
+            Box::leak(
+                format!("instance_types[0] (name = \"{}\")", "x".repeat(129)).into_boxed_str(),
+            ),
+            Some("name"),
+            "must be 1 to 128 bytes long, not 129",
+            kind!(Problem::InstanceTypeNameLength { length: 129 }),
+        ),
+        case(
+            "JSON pointer without slash",
+            "\n[[http.provisioning_routes]]\nmethod = \"POST\"\npath = \"/v1/instances\"\ncount_pointer = ‸\"count\"\n",
+            "http.provisioning_routes[0]",
+            Some("count_pointer"),
+            "`count` is not a JSON pointer",
+            kind!(Problem::InvalidJsonPointer(_)),
         ),
         // ---- positions count characters, not bytes
         Case {

@@ -259,8 +259,7 @@ fn compile_defaults(
         } else {
             let class = cx.class(v, "defaults", "unknown_instance_type")?;
             if class == AcceleratorClass::Unknown {
-                let problem =
-                    Problem::Conflict("`unknown` cannot be assumed; name a class or `deny`");
+                let problem = Problem::AssumedUnknownClass;
                 return Err(cx.err(v.span(), "defaults", "unknown_instance_type", problem));
             }
             UnknownInstanceType::Assume(class)
@@ -311,7 +310,7 @@ fn compile_groups(cx: &Ctx<'_>, raw: &PolicyFile) -> Result<CountryGroups, Polic
         let f = cx.country(from, &entry, "key")?;
         let t = cx.country(to, &entry, "value")?;
         if f == t {
-            let problem = Problem::Conflict("a country cannot be an alias of itself");
+            let problem = Problem::AliasOfItself;
             return Err(cx.err(to.span(), &entry, "value", problem));
         }
         // Codes are case-insensitive: `HK` and `hk` are the same key.
@@ -324,9 +323,11 @@ fn compile_groups(cx: &Ctx<'_>, raw: &PolicyFile) -> Result<CountryGroups, Polic
     }
     // Chains (A → B → C) would make membership depend on resolution order.
     for ((_, t), (entry, span)) in aliases.iter().zip(&alias_spans) {
-        if aliases.iter().any(|(g, _)| g == t) {
-            let problem =
-                Problem::Conflict("an alias must name a country that is not itself an alias");
+        if let Some((_, of)) = aliases.iter().find(|(g, _)| g == t) {
+            let problem = Problem::AliasOfAlias {
+                target: *t,
+                alias_of: *of,
+            };
             return Err(cx.err(span.clone(), entry, "value", problem));
         }
     }
@@ -388,7 +389,7 @@ fn compile_rule(
             cx.err(v.span(), entry, "reason", problem)
         })?,
         (Some(v), _) => {
-            let problem = Problem::Conflict("`reason` is only for rules whose action is `deny`");
+            let problem = Problem::ReasonWithoutDeny;
             return Err(cx.err(v.span(), entry, "reason", problem));
         }
     };
@@ -407,7 +408,7 @@ fn compile_rule(
         (effective_from, effective_until, &r.effective_until)
         && until <= from
     {
-        let problem = Problem::Conflict("`effective_until` must be after `effective_from`");
+        let problem = Problem::EffectiveUntilNotAfterFrom;
         return Err(cx.err(v.span(), entry, "effective_until", problem));
     }
     Ok(Rule {
@@ -496,7 +497,7 @@ fn compile_catalog(cx: &Ctx<'_>, raw: &PolicyFile, regime: Regime) -> Result<Cat
         let name = it.name.get_ref();
         let entry = format!("instance_types[{i}] (name = {name:?})");
         if name.is_empty() || name.len() > 128 {
-            let problem = Problem::Conflict("must be 1 to 128 characters");
+            let problem = Problem::InstanceTypeNameLength { length: name.len() };
             return Err(cx.err(it.name.span(), &entry, "name", problem));
         }
         if !seen.insert(name.as_str()) {
@@ -522,11 +523,11 @@ fn compile_catalog(cx: &Ctx<'_>, raw: &PolicyFile, regime: Regime) -> Result<Cat
                 (Some(idx), u32::try_from(n).unwrap_or(1024))
             }
             (Some(c), None) => {
-                let problem = Problem::Conflict("`chip` needs `chips`, the number per instance");
+                let problem = Problem::ChipWithoutCount;
                 return Err(cx.err(c.span(), &entry, "chips", problem));
             }
             (None, Some(n)) => {
-                let problem = Problem::Conflict("`chips` needs `chip`");
+                let problem = Problem::CountWithoutChip;
                 return Err(cx.err(n.span(), &entry, "chip", problem));
             }
         };
@@ -551,7 +552,7 @@ fn compile_license(
     let config = raw.into_inner();
     let base = base_dir.unwrap_or(std::path::Path::new("."));
     let verifier = LicenseVerifier::from_config(&config, base)
-        .map_err(|e| cx.err(span, "license", "issuers", Problem::File(e.to_string())))?;
+        .map_err(|e| cx.err(span, "license", "issuers", Problem::LicenseFile(e)))?;
     Ok((config, verifier))
 }
 
@@ -587,7 +588,7 @@ fn compile_network(
         };
         table.add_path(&path).map_err(|e| {
             let field = format!("ip_tables[{i}]");
-            cx.err(f.span(), "network", &field, Problem::File(e.to_string()))
+            cx.err(f.span(), "network", &field, Problem::IpTableFile(e))
         })?;
         files.push(path);
     }
@@ -624,7 +625,7 @@ fn compile_http(cx: &Ctx<'_>, raw: Option<&S<model::HttpFile>>) -> Result<HttpCo
                 cx.err(r.method.span(), &entry, "method", problem)
             })?;
         if !r.path.get_ref().starts_with('/') {
-            let problem = Problem::Conflict("must start with `/`");
+            let problem = Problem::PathWithoutSlash(r.path.get_ref().clone());
             return Err(cx.err(r.path.span(), &entry, "path", problem));
         }
         let pointer = |v: &Option<S<String>>, field: &str, default: &str| match v {
@@ -633,7 +634,7 @@ fn compile_http(cx: &Ctx<'_>, raw: Option<&S<model::HttpFile>>) -> Result<HttpCo
                 Ok(p.get_ref().clone())
             }
             Some(p) => {
-                let problem = Problem::Conflict("a JSON pointer is empty or starts with `/`");
+                let problem = Problem::InvalidJsonPointer(p.get_ref().clone());
                 Err(cx.err(p.span(), &entry, field, problem))
             }
         };

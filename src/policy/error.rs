@@ -5,7 +5,8 @@ use std::fmt;
 use std::ops::Range;
 
 use crate::accelerator::InvalidAcceleratorClass;
-use crate::jurisdiction::InvalidCountryCode;
+use crate::jurisdiction::{CountryCode, InvalidCountryCode, IpTableError};
+use crate::license::LicenseConfigError;
 
 /// Why a policy failed to load. A policy that fails never half-loads.
 #[derive(Debug, thiserror::Error)]
@@ -142,16 +143,58 @@ pub enum Problem {
     /// A value that must not be empty.
     #[error("must not be empty")]
     Empty,
-    /// Fields that contradict each other.
-    #[error("{0}")]
-    Conflict(&'static str),
     /// A CIDR network that does not parse.
     #[error("`{0}` is not a CIDR network")]
     Network(String),
     /// A header name that HTTP does not allow.
     #[error("`{0}` is not a valid HTTP header name")]
     HeaderName(String),
-    /// A file named by the policy could not be loaded.
+    /// `unknown` as the class to assume for unknown instance types.
+    #[error("`unknown` cannot be assumed; name a class or `deny`")]
+    AssumedUnknownClass,
+    /// An alias of the country itself.
+    #[error("a country cannot be an alias of itself")]
+    AliasOfItself,
+    /// An alias naming a country that is itself an alias, a chain that would
+    /// make membership depend on resolution order.
+    #[error(
+        "`{target}` is an alias of `{alias_of}`; an alias must name a country that is not itself an alias"
+    )]
+    AliasOfAlias {
+        /// The country the alias names.
+        target: CountryCode,
+        /// The country `target` is an alias of.
+        alias_of: CountryCode,
+    },
+    /// A `reason` on a rule whose action is not `deny`.
+    #[error("`reason` is only for rules whose action is `deny`")]
+    ReasonWithoutDeny,
+    /// A rule whose `effective_until` is not after its `effective_from`.
+    #[error("`effective_until` must be after `effective_from`")]
+    EffectiveUntilNotAfterFrom,
+    /// An instance type name that is empty or too long.
+    #[error("must be 1 to 128 bytes long, not {length}")]
+    InstanceTypeNameLength {
+        /// Its length in bytes.
+        length: usize,
+    },
+    /// An instance type with a `chip` but no `chips` count.
+    #[error("`chip` needs `chips`, the number per instance")]
+    ChipWithoutCount,
+    /// An instance type with a `chips` count but no `chip`.
+    #[error("`chips` needs `chip`")]
+    CountWithoutChip,
+    /// A provisioning route path that does not start with `/`.
+    #[error("`{0}` must start with `/`")]
+    PathWithoutSlash(String),
+    /// A JSON pointer that is neither empty nor starts with `/`.
+    #[error("`{0}` is not a JSON pointer: it must be empty or start with `/`")]
+    InvalidJsonPointer(String),
+    /// A license key or revocation file named by `[license]` could not be
+    /// loaded.
     #[error("{0}")]
-    File(String),
+    LicenseFile(#[source] LicenseConfigError),
+    /// An IP-to-country file named by `[network]` could not be loaded.
+    #[error("{0}")]
+    IpTableFile(#[source] IpTableError),
 }
