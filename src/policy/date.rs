@@ -5,9 +5,9 @@ use std::fmt;
 
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, de::value::MapAccessDeserializer};
-use time::Date;
 use time::format_description::BorrowedFormatItem;
 use time::macros::format_description;
+use time::{Date, Month};
 
 use super::model::S;
 
@@ -21,6 +21,39 @@ pub(crate) fn parse_date(s: &str) -> Option<i64> {
     }
     let date = Date::parse(s, FORMAT).ok()?;
     Some(date.midnight().assume_utc().unix_timestamp())
+}
+
+/// A hint for a date [`parse_date`] rejects: the date alone for a date and
+/// time, the date zero-padded, or why its month or day does not exist.
+pub(crate) fn date_help(s: &str) -> Option<String> {
+    if let Some((date, rest)) = s.split_once(['T', 't', ' '])
+        && parse_date(date).is_some()
+    {
+        let why = if rest.trim().is_empty() {
+            ""
+        } else {
+            "a date has no time of day; "
+        };
+        return Some(format!("{why}did you mean `{date}`?"));
+    }
+    let mut parts = s.split('-');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || !y.starts_with(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
+    let (y, m, d): (i32, u8, u8) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
+    if y > 9999 {
+        return None;
+    }
+    let Ok(month) = Month::try_from(m) else {
+        return Some("months are 01 to 12".to_owned());
+    };
+    let days = month.length(y);
+    if d == 0 || d > days {
+        return Some(format!("{month} {y} has {days} days"));
+    }
+    let padded = format!("{y:04}-{m:02}-{d:02}");
+    (padded != s).then(|| format!("did you mean `{padded}`?"))
 }
 
 /// A date field as text, whichever way it was written, so that a TOML date
@@ -69,7 +102,7 @@ impl<'de> Visitor<'de> for DateVisitor {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_date;
+    use super::{date_help, parse_date};
 
     #[test]
     fn dates() {
@@ -91,5 +124,31 @@ mod tests {
         assert_eq!(parse_date("02023-11-17"), None);
         assert_eq!(parse_date("0001-01-01"), Some(-62_135_596_800));
         assert_eq!(parse_date(""), None);
+    }
+
+    #[test]
+    fn hints() {
+        let hint = |s| date_help(s);
+        assert_eq!(
+            hint("2026-7-8").as_deref(),
+            Some("did you mean `2026-07-08`?")
+        );
+        assert_eq!(
+            hint("2023-02-29").as_deref(),
+            Some("February 2023 has 28 days")
+        );
+        assert_eq!(
+            hint("2023-04-31").as_deref(),
+            Some("April 2023 has 30 days")
+        );
+        assert_eq!(hint("2023-13-01").as_deref(), Some("months are 01 to 12"));
+        assert_eq!(
+            hint("2023-11-17T10:00:00Z").as_deref(),
+            Some("a date has no time of day; did you mean `2023-11-17`?")
+        );
+        assert_eq!(hint("next year"), None);
+        assert_eq!(hint("20231117"), None);
+        assert_eq!(hint("+2023-11-17"), None);
+        assert_eq!(hint("99999-01-01"), None);
     }
 }

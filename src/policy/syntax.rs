@@ -4,23 +4,32 @@
 
 use std::ops::Range;
 
-use super::error::{Location, PolicyError};
+use super::error::{Diagnostic, Location, Problem};
+use super::suggest;
 
 /// A TOML error (bad syntax, unknown key, wrong type, missing field) as a
-/// [`PolicyError::Syntax`] whose message starts with the entry and the field
-/// it points into, as validation errors do: `rules[1] (id = "x"): `prority`:
-/// unknown field ...`.
-pub(super) fn syntax_error(file: &str, text: &str, e: &toml::de::Error) -> PolicyError {
+/// diagnostic naming the entry and the field it points into, as validation
+/// problems do: `rules[1] (id = "x"): `prority`: unknown field ...`.
+pub(super) fn diagnostic(file: &str, text: &str, e: &toml::de::Error) -> Diagnostic {
     let span = e.span().unwrap_or(0..0);
     let message = e.message().trim();
-    let message = match toml_context(text, span.start) {
-        (entry, Some(field)) => format!("{entry}: `{field}`: {message}"),
-        (entry, None) => format!("{entry}: {message}"),
-    };
-    PolicyError::Syntax {
-        location: Location::at(file, text, span),
-        message,
-    }
+    let (entry, field) = toml_context(text, span.start);
+    Diagnostic::new(
+        Location::at(file, text, span),
+        entry,
+        field,
+        Problem::Syntax(message.to_owned()),
+        unknown_field_help(message),
+    )
+}
+
+/// ``did you mean `x`?`` for serde's ``unknown field `y`, expected one of
+/// `x`, `z` ``.
+fn unknown_field_help(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (field, rest) = rest.split_once('`')?;
+    let (_, expected) = rest.split_once("expected")?;
+    suggest::did_you_mean(field, expected.split('`').skip(1).step_by(2))
 }
 
 /// The top-level tables of a policy file; any other top-level key is a
