@@ -298,8 +298,7 @@ fn check_prints_each_problem_with_its_place() {
     for place in &places {
         assert!(expected.contains(place), "{place:?} in {printed}");
     }
-    // Once the policy loader reports every problem rather than the first:
-    // assert_eq!(places, expected);
+    assert_eq!(places, expected, "every problem, in file order");
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! `export-control check`: validate a policy file.
 
-use std::error::Error;
+use crate::PolicyError;
 use std::path::PathBuf;
 
 use super::engine;
@@ -42,20 +42,12 @@ pub(super) fn run(args: &Args) -> super::Outcome {
     }
 }
 
-/// Every line of the error and of its sources that it does not already
-/// quote: one diagnostic a line, whether the error holds one or several.
-fn diagnostics(e: &(dyn Error + 'static)) -> String {
-    let mut out = String::new();
-    let mut next = Some(e);
-    while let Some(e) = next {
-        let text = e.to_string();
-        if !out.contains(text.trim()) {
-            for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                out.push_str(line);
-                out.push('\n');
-            }
-        }
-        next = e.source();
+/// One diagnostic a line (`file:line:col: entry: `field`: problem`), or
+/// the error itself when it points into no file (an unreadable one).
+fn diagnostics(e: &PolicyError) -> String {
+    let found = e.diagnostics();
+    if found.is_empty() {
+        return format!("{e}\n");
     }
-    out
+    found.iter().map(|d| format!("{d}\n")).collect()
 }

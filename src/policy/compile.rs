@@ -1,8 +1,13 @@
 //! Validation: turns the serde model into a [`Policy`], checking every
-//! reference, code, number and name, and naming the place of the first
-//! problem.
+//! reference, code, number and name, and reporting every problem found.
+//!
+//! Each check reports what it finds and goes on; a value that fails is left
+//! out, and checks that depend on it are skipped rather than reported again
+//! (a rule naming a group past the group limit). A policy is built only
+//! when nothing was reported.
 
-use std::collections::HashSet;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,176 +16,267 @@ use http::{HeaderName, Method};
 use ipnetwork::IpNetwork;
 use sha2::{Digest, Sha256};
 
-use super::error::{Location, PolicyError, Problem};
+use super::date::{date_help, parse_date};
+use super::error::{Diagnostic, Diagnostics, Location, PolicyError, Problem};
 use super::http::{HttpConfig, ProvisioningRoute};
 use super::model::{self, PolicyFile, S};
 use super::rule::{Action, ClassSet, CountryCondition, CountrySet, Rule};
+use super::suggest::{self, did_you_mean};
+use super::syntax;
 use super::{Defaults, MAX_RULES, Mode, Policy, UnknownInstanceType};
 use crate::accelerator::{Catalog, ChipSpec, InstanceSpec, Regime};
 use crate::jurisdiction::{CountryGroups, GroupSet, IpTable, MAX_GROUPS};
-use crate::license::{LicenseConfig, LicenseTrust};
+use crate::license::{LicenseConfig, LicenseConfigError, LicenseTrust};
 use crate::{AcceleratorClass, CountryCode, ReasonCode};
 
-/// Where errors point: the file name and its text.
+const ACTIONS: &str = "allow, require-license, deny";
+const DENY_REASONS: &str =
+    "embargoed, license_required, jurisdiction_unknown, instance_type_unknown";
+
+/// Where problems point (the file name and its text), and the problems
+/// found so far.
 struct Ctx<'t> {
     file: &'t str,
     text: &'t str,
+    found: RefCell<Vec<Diagnostic>>,
 }
 
 impl Ctx<'_> {
-    fn err(&self, span: Range<usize>, entry: &str, field: &str, problem: Problem) -> PolicyError {
-        PolicyError::Invalid {
-            location: Location::at(self.file, self.text, span),
-            entry: entry.to_owned(),
-            field: field.to_owned(),
-            problem: Box::new(problem),
-        }
+    fn report(&self, span: Range<usize>, entry: &str, field: &str, problem: Problem) {
+        self.report_help(span, entry, field, problem, None);
     }
 
-    fn country(&self, v: &S<String>, entry: &str, field: &str) -> Result<CountryCode, PolicyError> {
-        CountryCode::parse(v.get_ref()).map_err(|e| self.err(v.span(), entry, field, e.into()))
+    fn report_help(
+        &self,
+        span: Range<usize>,
+        entry: &str,
+        field: &str,
+        problem: Problem,
+        help: Option<String>,
+    ) {
+        let location = Location::at(self.file, self.text, span);
+        let d = Diagnostic::new(
+            location,
+            entry.to_owned(),
+            Some(field.to_owned()),
+            problem,
+            help,
+        );
+        self.found.borrow_mut().push(d);
     }
 
+    /// How many problems have been reported: a section is sound when this
+    /// has not grown while checking it.
+    fn found(&self) -> usize {
+        self.found.borrow().len()
+    }
+
+    fn into_error(self) -> PolicyError {
+        PolicyError::Invalid(Diagnostics::new(self.found.into_inner()))
+    }
+
+    fn country(&self, v: &S<String>, entry: &str, field: &str) -> Option<CountryCode> {
+        CountryCode::parse(v.get_ref())
+            .map_err(|e| {
+                let help = suggest::country(v.get_ref());
+                self.report_help(v.span(), entry, field, e.into(), help);
+            })
+            .ok()
+    }
+
+    /// A rule's country list; `groups_field` is where a group name written
+    /// here belongs.
     fn countries(
         &self,
+        names: &GroupNames<'_>,
         list: &[S<String>],
         entry: &str,
         field: &str,
-    ) -> Result<CountrySet, PolicyError> {
+        groups_field: &str,
+    ) -> CountrySet {
         let mut set = CountrySet::default();
         for (i, v) in list.iter().enumerate() {
-            set.insert(self.country(v, entry, &format!("{field}[{i}]"))?);
+            let field = format!("{field}[{i}]");
+            match CountryCode::parse(v.get_ref()) {
+                Ok(c) => set.insert(c),
+                Err(e) => {
+                    let help = if names.contains(v.get_ref().as_str()) {
+                        Some(format!(
+                            "`{}` is a country group: list it in `{groups_field}`",
+                            v.get_ref()
+                        ))
+                    } else {
+                        suggest::country(v.get_ref())
+                    };
+                    self.report_help(v.span(), entry, &field, e.into(), help);
+                }
+            }
         }
-        Ok(set)
+        set
     }
 
+    /// A rule's group list. A name the file defines past the group limit
+    /// is not reported again, only left out.
     fn groups(
         &self,
         groups: &CountryGroups,
+        names: &GroupNames<'_>,
         list: &[S<String>],
         entry: &str,
         field: &str,
-    ) -> Result<GroupSet, PolicyError> {
+        countries_field: &str,
+    ) -> GroupSet {
         let mut set = GroupSet::EMPTY;
         for (i, v) in list.iter().enumerate() {
-            let id = groups.id(v.get_ref()).ok_or_else(|| {
-                self.err(
-                    v.span(),
-                    entry,
-                    &format!("{field}[{i}]"),
-                    Problem::UnknownGroup(v.get_ref().clone()),
-                )
-            })?;
-            set = set.with(id);
+            let name = v.get_ref();
+            if let Some(id) = groups.id(name) {
+                set = set.with(id);
+            } else if !names.contains(name.as_str()) {
+                let help = if CountryCode::parse(name).is_ok() {
+                    Some(format!(
+                        "`{name}` is a country: list it in `{countries_field}`"
+                    ))
+                } else {
+                    did_you_mean(name, names.iter().copied())
+                };
+                let problem = Problem::UnknownGroup(name.clone());
+                self.report_help(v.span(), entry, &format!("{field}[{i}]"), problem, help);
+            }
         }
-        Ok(set)
+        set
     }
 
-    fn class(
+    fn class(&self, v: &S<String>, entry: &str, field: &str) -> Option<AcceleratorClass> {
+        v.get_ref()
+            .parse()
+            .map_err(|e: crate::accelerator::InvalidAcceleratorClass| {
+                let names = AcceleratorClass::ALL.map(AcceleratorClass::as_str);
+                let help = did_you_mean(v.get_ref(), names);
+                self.report_help(v.span(), entry, field, e.into(), help);
+            })
+            .ok()
+    }
+
+    /// One of the comma-separated `allowed` keywords, as `parse` reads it;
+    /// else a problem suggesting the closest.
+    fn keyword<T>(
         &self,
         v: &S<String>,
         entry: &str,
         field: &str,
-    ) -> Result<AcceleratorClass, PolicyError> {
-        v.get_ref()
-            .parse()
-            .map_err(|e: crate::accelerator::InvalidAcceleratorClass| {
-                self.err(v.span(), entry, field, e.into())
-            })
+        allowed: &'static str,
+        parse: impl FnOnce(&str) -> Option<T>,
+    ) -> Option<T> {
+        let value = v.get_ref();
+        let parsed = parse(value);
+        if parsed.is_none() {
+            let help = did_you_mean(value, allowed.split(", "));
+            let problem = Problem::NotOneOf {
+                value: value.clone(),
+                allowed,
+            };
+            self.report_help(v.span(), entry, field, problem, help);
+        }
+        parsed
     }
 
-    fn positive(&self, v: &S<f64>, entry: &str, field: &str) -> Result<f64, PolicyError> {
+    fn date(&self, v: &S<String>, entry: &str, field: &str) -> Option<i64> {
+        let parsed = parse_date(v.get_ref());
+        if parsed.is_none() {
+            let help = date_help(v.get_ref());
+            let problem = Problem::Date(v.get_ref().clone());
+            self.report_help(v.span(), entry, field, problem, help);
+        }
+        parsed
+    }
+
+    fn positive(&self, v: &S<f64>, entry: &str, field: &str) -> Option<f64> {
         let x = *v.get_ref();
         if x.is_finite() && x > 0.0 {
-            Ok(x)
+            Some(x)
         } else {
-            Err(self.err(v.span(), entry, field, Problem::NotPositive(x)))
+            self.report(v.span(), entry, field, Problem::NotPositive(x));
+            None
         }
     }
 
-    fn int(
-        &self,
-        v: &S<i64>,
-        entry: &str,
-        field: &str,
-        min: i64,
-        max: i64,
-    ) -> Result<i64, PolicyError> {
+    fn int(&self, v: &S<i64>, entry: &str, field: &str, min: i64, max: i64) -> Option<i64> {
         let x = *v.get_ref();
         if (min..=max).contains(&x) {
-            Ok(x)
+            Some(x)
         } else {
             let problem = Problem::OutOfRange { value: x, min, max };
-            Err(self.err(v.span(), entry, field, problem))
+            self.report(v.span(), entry, field, problem);
+            None
         }
     }
 
-    fn header(
-        &self,
-        v: Option<&S<String>>,
-        field: &str,
-        default: HeaderName,
-    ) -> Result<HeaderName, PolicyError> {
-        let Some(v) = v else { return Ok(default) };
-        HeaderName::from_bytes(v.get_ref().as_bytes()).map_err(|_| {
-            self.err(
-                v.span(),
-                "http",
-                field,
-                Problem::HeaderName(v.get_ref().clone()),
-            )
+    /// A header name, or `default` when the policy gives none or a bad one
+    /// (reported).
+    fn header(&self, v: Option<&S<String>>, field: &str, default: HeaderName) -> HeaderName {
+        let Some(v) = v else { return default };
+        let value = v.get_ref();
+        HeaderName::from_bytes(value.as_bytes()).unwrap_or_else(|_| {
+            // `x customer country`, `x-export-license:`.
+            let fixed = value.trim().trim_end_matches(':').trim().replace(' ', "-");
+            let help = HeaderName::from_bytes(fixed.as_bytes())
+                .is_ok()
+                .then(|| format!("did you mean `{fixed}`?"));
+            let problem = Problem::HeaderName(value.clone());
+            self.report_help(v.span(), "http", field, problem, help);
+            default
         })
     }
 }
+
+/// Every group name the file defines (including any past the limit).
+type GroupNames<'r> = BTreeSet<&'r str>;
 
 pub(super) fn compile(
     text: &str,
     file: &str,
     base_dir: Option<PathBuf>,
 ) -> Result<Policy, PolicyError> {
-    let cx = Ctx { file, text };
-    let raw: PolicyFile = toml::from_str(text).map_err(|e| syntax_error(file, text, &e))?;
+    let raw: PolicyFile = toml::from_str(text)
+        .map_err(|e| PolicyError::Syntax(Box::new(syntax::diagnostic(file, text, &e))))?;
+    let cx = Ctx {
+        file,
+        text,
+        found: RefCell::new(Vec::new()),
+    };
 
     let meta = raw.policy.get_ref();
-    parse_date(meta.country_lists_as_of.get_ref()).ok_or_else(|| {
-        cx.err(
-            meta.country_lists_as_of.span(),
-            "policy",
-            "country_lists_as_of",
-            Problem::Date(meta.country_lists_as_of.get_ref().clone()),
-        )
-    })?;
+    cx.date(&meta.country_lists_as_of, "policy", "country_lists_as_of");
     let regime = match &meta.regime {
-        None => Regime::default(),
-        Some(r) => Regime::by_name(r.get_ref()).ok_or_else(|| {
-            let problem = Problem::NotOneOf {
-                value: r.get_ref().clone(),
-                allowed: "ear-2023-10, ear-2022-10",
-            };
-            cx.err(r.span(), "policy", "regime", problem)
-        })?,
+        None => Some(Regime::default()),
+        Some(r) => cx.keyword(
+            r,
+            "policy",
+            "regime",
+            "ear-2023-10, ear-2022-10",
+            Regime::by_name,
+        ),
     };
     let mode = match &meta.mode {
-        None => Mode::Enforce,
-        Some(m) => match m.get_ref().as_str() {
-            "enforce" => Mode::Enforce,
-            "report-only" => Mode::ReportOnly,
-            other => {
-                let problem = Problem::NotOneOf {
-                    value: other.to_owned(),
-                    allowed: "enforce, report-only",
-                };
-                return Err(cx.err(m.span(), "policy", "mode", problem));
-            }
-        },
+        None => Some(Mode::Enforce),
+        Some(m) => cx.keyword(m, "policy", "mode", "enforce, report-only", |m| match m {
+            "enforce" => Some(Mode::Enforce),
+            "report-only" => Some(Mode::ReportOnly),
+            _ => None,
+        }),
     };
 
-    let defaults = compile_defaults(&cx, raw.defaults.as_ref())?;
-    let groups = compile_groups(&cx, &raw)?;
+    let defaults = compile_defaults(&cx, raw.defaults.as_ref());
+    let groups = compile_groups(&cx, &raw);
+    let group_names: GroupNames<'_> = raw
+        .country_groups
+        .keys()
+        .map(|k| k.get_ref().as_str())
+        .collect();
     if raw.rules.len() > MAX_RULES {
         let span = raw.rules.get(MAX_RULES).map_or(0..0, S::span);
         let problem = Problem::TooManyRules { max: MAX_RULES };
-        return Err(cx.err(span, "rules", "rules", problem));
+        cx.report(span, "rules", "rules", problem);
     }
     let mut rule_ids = HashSet::new();
     let mut rules = Vec::with_capacity(raw.rules.len());
@@ -189,15 +285,30 @@ pub(super) fn compile(
         let entry = format!("rules[{i}] (id = {:?})", r.id.get_ref());
         if !rule_ids.insert(r.id.get_ref().as_str()) {
             let problem = Problem::Duplicate(r.id.get_ref().clone());
-            return Err(cx.err(r.id.span(), &entry, "id", problem));
+            cx.report(r.id.span(), &entry, "id", problem);
         }
-        rules.push(compile_rule(&cx, &groups, r, &entry)?);
+        rules.extend(compile_rule(&cx, &groups, &group_names, r, &entry));
     }
-    let catalog = compile_catalog(&cx, &raw, regime)?;
-    let (trusted_proxies, ip_table_files, ip_table) =
-        compile_network(&cx, raw.network.as_ref(), &base_dir)?;
-    let http = compile_http(&cx, raw.http.as_ref())?;
-    let (license, license_trust) = compile_license(&cx, raw.license, base_dir.as_deref())?;
+    let catalog = compile_catalog(&cx, &raw, regime);
+    let network = compile_network(&cx, raw.network.as_ref(), &base_dir);
+    let http = compile_http(&cx, raw.http.as_ref());
+    let license = compile_license(&cx, raw.license, base_dir.as_deref());
+
+    // Every `None` here was reported.
+    let (
+        Some(mode),
+        Some(defaults),
+        Some(catalog),
+        Some((trusted_proxies, ip_table_files, ip_table)),
+        Some(http),
+        Some((license, license_trust)),
+    ) = (mode, defaults, catalog, network, http, license)
+    else {
+        return Err(cx.into_error());
+    };
+    if cx.found() > 0 {
+        return Err(cx.into_error());
+    }
 
     let dated_rules = rules
         .iter()
@@ -225,199 +336,7 @@ pub(super) fn compile(
     })
 }
 
-/// A TOML error (bad syntax, unknown key, wrong type, missing field) as a
-/// [`PolicyError::Syntax`] whose message starts with the entry and the field
-/// it points into, as validation errors do: `rules[1] (id = "x"): `prority`:
-/// unknown field ...`.
-fn syntax_error(file: &str, text: &str, e: &toml::de::Error) -> PolicyError {
-    let span = e.span().unwrap_or(0..0);
-    let message = e.message().trim();
-    let message = match toml_context(text, span.start) {
-        (entry, Some(field)) => format!("{entry}: `{field}`: {message}"),
-        (entry, None) => format!("{entry}: {message}"),
-    };
-    PolicyError::Syntax {
-        location: Location::at(file, text, span),
-        message,
-    }
-}
-
-/// The top-level tables of a policy file; any other top-level key is a
-/// field of the top level.
-const SECTIONS: [&str; 10] = [
-    "policy",
-    "defaults",
-    "country_groups",
-    "country_aliases",
-    "rules",
-    "chips",
-    "instance_types",
-    "license",
-    "network",
-    "http",
-];
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Seg {
-    Key(String),
-    Index(usize),
-}
-
-/// A key or value of the document, with where it is.
-struct Node {
-    path: Vec<Seg>,
-    key: Range<usize>,
-    value: Range<usize>,
-    is_table: bool,
-    /// ` (id = "x")` or ` (name = "x")` for tables that have one.
-    label: String,
-}
-
-fn collect(
-    v: &toml::de::DeValue<'_>,
-    path: &mut Vec<Seg>,
-    key: Range<usize>,
-    value: Range<usize>,
-    out: &mut Vec<Node>,
-) {
-    use toml::de::DeValue;
-    let label = match v {
-        DeValue::Table(t) => ["id", "name"]
-            .into_iter()
-            .find_map(|k| match t.get(k).map(|v| v.get_ref()) {
-                Some(DeValue::String(s)) => Some(format!(" ({k} = {s:?})")),
-                _ => None,
-            })
-            .unwrap_or_default(),
-        _ => String::new(),
-    };
-    out.push(Node {
-        path: path.clone(),
-        key,
-        value,
-        is_table: matches!(v, DeValue::Table(_)),
-        label,
-    });
-    match v {
-        DeValue::Table(t) => {
-            for (k, v) in t.iter() {
-                path.push(Seg::Key(k.get_ref().to_string()));
-                collect(v.get_ref(), path, k.span(), v.span(), out);
-                path.pop();
-            }
-        }
-        DeValue::Array(a) => {
-            for (i, v) in a.iter().enumerate() {
-                path.push(Seg::Index(i));
-                collect(v.get_ref(), path, 0..0, v.span(), out);
-                path.pop();
-            }
-        }
-        _ => {}
-    }
-}
-
-fn render(segs: &[Seg]) -> String {
-    let mut out = String::new();
-    for seg in segs {
-        match seg {
-            Seg::Key(k) if out.is_empty() => out.push_str(k),
-            Seg::Key(k) => {
-                out.push('.');
-                out.push_str(k);
-            }
-            Seg::Index(i) => out.push_str(&format!("[{i}]")),
-        }
-    }
-    out
-}
-
-/// The entry and field at byte `at` of a policy text, read from a
-/// best-effort parse so it works on invalid TOML too.
-fn toml_context(text: &str, at: usize) -> (String, Option<String>) {
-    let (root, _) = toml::de::DeTable::parse_recoverable(text);
-    let mut nodes = Vec::new();
-    let mut path = Vec::new();
-    for (k, v) in root.get_ref().iter() {
-        path.push(Seg::Key(k.get_ref().to_string()));
-        collect(v.get_ref(), &mut path, k.span(), v.span(), &mut nodes);
-        path.pop();
-    }
-    let contains = |r: &Range<usize>| r.start <= at && at < r.end;
-    let line_start = text
-        .get(..at)
-        .and_then(|t| t.rfind('\n'))
-        .map_or(0, |i| i + 1);
-    let line_end = text
-        .get(at..)
-        .and_then(|t| t.find('\n'))
-        .map_or(text.len(), |i| at + i);
-    let line = text.get(line_start..line_end).unwrap_or("");
-    let is_header = |n: &&Node| {
-        n.is_table
-            && text
-                .get(n.value.clone())
-                .is_some_and(|t| t.starts_with('['))
-    };
-
-    // The innermost key or value the position is in; else, on a broken
-    // table header, the header's text; else the table whose header comes
-    // last before the position, and the key its line assigns.
-    let (path, line_key) = if let Some(n) = nodes
-        .iter()
-        .filter(|n| contains(&n.key) || contains(&n.value))
-        .max_by_key(|n| n.path.len())
-    {
-        (n.path.as_slice(), None)
-    } else if line.trim_start().starts_with('[') {
-        return (line.trim().to_owned(), None);
-    } else {
-        let header = nodes
-            .iter()
-            .filter(is_header)
-            .filter(|n| n.value.start <= at)
-            .max_by_key(|n| n.value.start);
-        let key = line
-            .find('=')
-            .filter(|eq| line_start + eq < at)
-            .and_then(|eq| line.get(..eq))
-            .map(|k| k.trim().trim_matches('"').to_owned())
-            .filter(|k| !k.is_empty());
-        (header.map_or(&[][..], |n| n.path.as_slice()), key)
-    };
-
-    // The entry ends at the last element of an array of tables, else it is
-    // the top-level table.
-    let node_at = |p: &[Seg]| nodes.iter().find(|n| n.path == p);
-    let split = (1..=path.len())
-        .rev()
-        .find(|&i| {
-            matches!(path.get(i - 1), Some(Seg::Index(_)))
-                && path.get(..i).and_then(node_at).is_some_and(|n| n.is_table)
-        })
-        .or_else(|| match path.first() {
-            Some(Seg::Key(k)) if SECTIONS.contains(&k.as_str()) => Some(1),
-            _ => None,
-        });
-    let (entry, field) = match split {
-        Some(i) => {
-            let (e, f) = path.split_at(i);
-            let label = match e.last() {
-                Some(Seg::Index(_)) => node_at(e).map_or("", |n| n.label.as_str()),
-                _ => "",
-            };
-            (format!("{}{label}", render(e)), render(f))
-        }
-        None => ("top level".to_owned(), render(path)),
-    };
-    let field = Some(field).filter(|f| !f.is_empty()).or(line_key);
-    (entry, field)
-}
-
-fn compile_defaults(
-    cx: &Ctx<'_>,
-    raw: Option<&S<model::Defaults>>,
-) -> Result<Defaults, PolicyError> {
+fn compile_defaults(cx: &Ctx<'_>, raw: Option<&S<model::Defaults>>) -> Option<Defaults> {
     let mut controlled = ClassSet::default();
     controlled.insert(AcceleratorClass::Eccn3A090a);
     controlled.insert(AcceleratorClass::Eccn3A090b);
@@ -427,41 +346,46 @@ fn compile_defaults(
         controlled_classes: controlled,
     };
     let Some(raw) = raw.map(S::get_ref) else {
-        return Ok(defaults);
+        return Some(defaults);
     };
-    if let Some(v) = &raw.unknown_jurisdiction {
-        defaults.unknown_jurisdiction = Action::parse(v.get_ref()).ok_or_else(|| {
-            let problem = Problem::NotOneOf {
-                value: v.get_ref().clone(),
-                allowed: "allow, require-license, deny",
-            };
-            cx.err(v.span(), "defaults", "unknown_jurisdiction", problem)
-        })?;
+    let before = cx.found();
+    if let Some(v) = &raw.unknown_jurisdiction
+        && let Some(action) = cx.keyword(
+            v,
+            "defaults",
+            "unknown_jurisdiction",
+            ACTIONS,
+            Action::parse,
+        )
+    {
+        defaults.unknown_jurisdiction = action;
     }
     if let Some(v) = &raw.unknown_instance_type {
-        defaults.unknown_instance_type = if v.get_ref() == "deny" {
-            UnknownInstanceType::Deny
-        } else {
-            let class = cx.class(v, "defaults", "unknown_instance_type")?;
+        if v.get_ref() == "deny" {
+            defaults.unknown_instance_type = UnknownInstanceType::Deny;
+        } else if let Some(class) = cx.class(v, "defaults", "unknown_instance_type") {
             if class == AcceleratorClass::Unknown {
-                let problem =
-                    Problem::Conflict("`unknown` cannot be assumed; name a class or `deny`");
-                return Err(cx.err(v.span(), "defaults", "unknown_instance_type", problem));
+                let problem = Problem::AssumedUnknownClass;
+                cx.report(v.span(), "defaults", "unknown_instance_type", problem);
             }
-            UnknownInstanceType::Assume(class)
-        };
+            defaults.unknown_instance_type = UnknownInstanceType::Assume(class);
+        }
     }
     if let Some(list) = &raw.controlled_classes {
         let mut set = ClassSet::default();
         for (i, v) in list.iter().enumerate() {
-            set.insert(cx.class(v, "defaults", &format!("controlled_classes[{i}]"))?);
+            if let Some(class) = cx.class(v, "defaults", &format!("controlled_classes[{i}]")) {
+                set.insert(class);
+            }
         }
         defaults.controlled_classes = set;
     }
-    Ok(defaults)
+    (cx.found() == before).then_some(defaults)
 }
 
-fn compile_groups(cx: &Ctx<'_>, raw: &PolicyFile) -> Result<CountryGroups, PolicyError> {
+/// The groups and aliases, leaving out members and aliases that are wrong
+/// (reported), so that rules can still be checked against the names.
+fn compile_groups(cx: &Ctx<'_>, raw: &PolicyFile) -> CountryGroups {
     if raw.country_groups.len() > MAX_GROUPS {
         let span = raw
             .country_groups
@@ -469,23 +393,26 @@ fn compile_groups(cx: &Ctx<'_>, raw: &PolicyFile) -> Result<CountryGroups, Polic
             .nth(MAX_GROUPS)
             .map_or(0..0, S::span);
         let problem = Problem::TooManyGroups { max: MAX_GROUPS };
-        return Err(cx.err(span, "country_groups", "country_groups", problem));
+        cx.report(span, "country_groups", "country_groups", problem);
     }
     let mut groups = Vec::with_capacity(raw.country_groups.len());
     for (name, members) in &raw.country_groups {
         let entry = format!("country_groups.{:?}", name.get_ref());
         if name.get_ref().trim().is_empty() {
-            return Err(cx.err(name.span(), &entry, "name", Problem::Empty));
+            cx.report(name.span(), &entry, "name", Problem::Empty);
         }
         let mut seen = HashSet::new();
         let mut list = Vec::with_capacity(members.len());
         for (i, m) in members.iter().enumerate() {
             let field = format!("[{i}]");
-            let c = cx.country(m, &entry, &field)?;
-            if !seen.insert(c) {
-                return Err(cx.err(m.span(), &entry, &field, Problem::Duplicate(c.to_string())));
+            let Some(c) = cx.country(m, &entry, &field) else {
+                continue;
+            };
+            if seen.insert(c) {
+                list.push(c);
+            } else {
+                cx.report(m.span(), &entry, &field, Problem::Duplicate(c.to_string()));
             }
-            list.push(c);
         }
         groups.push((name.get_ref().clone(), list));
     }
@@ -493,116 +420,131 @@ fn compile_groups(cx: &Ctx<'_>, raw: &PolicyFile) -> Result<CountryGroups, Polic
     let mut alias_spans = Vec::with_capacity(raw.country_aliases.len());
     for (from, to) in &raw.country_aliases {
         let entry = format!("country_aliases.{}", from.get_ref());
-        let f = cx.country(from, &entry, "key")?;
-        let t = cx.country(to, &entry, "value")?;
+        let f = cx.country(from, &entry, "key");
+        let t = cx.country(to, &entry, "value");
+        let (Some(f), Some(t)) = (f, t) else {
+            continue;
+        };
         if f == t {
-            let problem = Problem::Conflict("a country cannot be an alias of itself");
-            return Err(cx.err(to.span(), &entry, "value", problem));
+            cx.report(to.span(), &entry, "value", Problem::AliasOfItself);
+            continue;
         }
         // Codes are case-insensitive: `HK` and `hk` are the same key.
         if aliases.iter().any(|(g, _)| *g == f) {
             let problem = Problem::Duplicate(f.to_string());
-            return Err(cx.err(from.span(), &entry, "key", problem));
+            cx.report(from.span(), &entry, "key", problem);
+            continue;
         }
         aliases.push((f, t));
         alias_spans.push((entry, to.span()));
     }
     // Chains (A → B → C) would make membership depend on resolution order.
     for ((_, t), (entry, span)) in aliases.iter().zip(&alias_spans) {
-        if aliases.iter().any(|(g, _)| g == t) {
-            let problem =
-                Problem::Conflict("an alias must name a country that is not itself an alias");
-            return Err(cx.err(span.clone(), entry, "value", problem));
+        if let Some((_, of)) = aliases.iter().find(|(g, _)| g == t) {
+            let problem = Problem::AliasOfAlias {
+                target: *t,
+                alias_of: *of,
+            };
+            let help = Some(format!("name `{of}` instead"));
+            cx.report_help(span.clone(), entry, "value", problem, help);
         }
     }
-    Ok(CountryGroups::new(groups, &aliases))
+    CountryGroups::new(groups, &aliases)
 }
 
 fn compile_rule(
     cx: &Ctx<'_>,
     groups: &CountryGroups,
+    names: &GroupNames<'_>,
     r: &model::RuleFile,
     entry: &str,
-) -> Result<Rule, PolicyError> {
+) -> Option<Rule> {
+    let before = cx.found();
     if r.id.get_ref().trim().is_empty() {
-        return Err(cx.err(r.id.span(), entry, "id", Problem::Empty));
+        cx.report(r.id.span(), entry, "id", Problem::Empty);
     }
     let location = if r.countries.is_empty() && r.groups.is_empty() && r.except_groups.is_empty() {
         None
     } else {
         Some(CountryCondition {
-            countries: cx.countries(&r.countries, entry, "countries")?,
-            groups: cx.groups(groups, &r.groups, entry, "groups")?,
-            except: cx.groups(groups, &r.except_groups, entry, "except_groups")?,
+            countries: cx.countries(names, &r.countries, entry, "countries", "groups"),
+            groups: cx.groups(groups, names, &r.groups, entry, "groups", "countries"),
+            except: cx.groups(
+                groups,
+                names,
+                &r.except_groups,
+                entry,
+                "except_groups",
+                "countries",
+            ),
         })
     };
     let headquarters = if r.headquarters_countries.is_empty() && r.headquarters_groups.is_empty() {
         None
     } else {
         Some(CountryCondition {
-            countries: cx.countries(&r.headquarters_countries, entry, "headquarters_countries")?,
-            groups: cx.groups(groups, &r.headquarters_groups, entry, "headquarters_groups")?,
+            countries: cx.countries(
+                names,
+                &r.headquarters_countries,
+                entry,
+                "headquarters_countries",
+                "headquarters_groups",
+            ),
+            groups: cx.groups(
+                groups,
+                names,
+                &r.headquarters_groups,
+                entry,
+                "headquarters_groups",
+                "headquarters_countries",
+            ),
             except: GroupSet::EMPTY,
         })
     };
-    let classes = match &r.accelerator_classes {
-        None => None,
-        Some(list) => {
-            let mut set = ClassSet::default();
-            for (i, v) in list.iter().enumerate() {
-                set.insert(cx.class(v, entry, &format!("accelerator_classes[{i}]"))?);
+    let classes = r.accelerator_classes.as_ref().map(|list| {
+        let mut set = ClassSet::default();
+        for (i, v) in list.iter().enumerate() {
+            if let Some(class) = cx.class(v, entry, &format!("accelerator_classes[{i}]")) {
+                set.insert(class);
             }
-            Some(set)
         }
-    };
-    let action = Action::parse(r.action.get_ref()).ok_or_else(|| {
-        let problem = Problem::NotOneOf {
-            value: r.action.get_ref().clone(),
-            allowed: "allow, require-license, deny",
-        };
-        cx.err(r.action.span(), entry, "action", problem)
-    })?;
+        set
+    });
+    let action = cx.keyword(&r.action, entry, "action", ACTIONS, Action::parse);
+    // With a bad action, a reason is still checked as a keyword.
     let reason = match (&r.reason, action) {
-        (None, Action::RequireLicense) => ReasonCode::LicenseRequired,
-        (None, _) => ReasonCode::Embargoed,
-        (Some(v), Action::Deny) => parse_deny_reason(v.get_ref()).ok_or_else(|| {
-            let problem = Problem::NotOneOf {
-                value: v.get_ref().clone(),
-                allowed: "embargoed, license_required, jurisdiction_unknown, instance_type_unknown",
-            };
-            cx.err(v.span(), entry, "reason", problem)
-        })?,
-        (Some(v), _) => {
-            let problem = Problem::Conflict("`reason` is only for rules whose action is `deny`");
-            return Err(cx.err(v.span(), entry, "reason", problem));
+        (None, Some(Action::RequireLicense)) => Some(ReasonCode::LicenseRequired),
+        (None, _) => Some(ReasonCode::Embargoed),
+        (Some(v), Some(Action::Deny) | None) => {
+            cx.keyword(v, entry, "reason", DENY_REASONS, parse_deny_reason)
+        }
+        (Some(v), Some(_)) => {
+            cx.report(v.span(), entry, "reason", Problem::ReasonWithoutDeny);
+            None
         }
     };
-    let date = |v: &Option<S<String>>, field: &str| -> Result<Option<i64>, PolicyError> {
-        v.as_ref()
-            .map(|v| {
-                parse_date(v.get_ref()).ok_or_else(|| {
-                    cx.err(v.span(), entry, field, Problem::Date(v.get_ref().clone()))
-                })
-            })
-            .transpose()
-    };
-    let effective_from = date(&r.effective_from, "effective_from")?;
-    let effective_until = date(&r.effective_until, "effective_until")?;
+    let date =
+        |v: &Option<S<String>>, field: &str| v.as_ref().and_then(|v| cx.date(v, entry, field));
+    let effective_from = date(&r.effective_from, "effective_from");
+    let effective_until = date(&r.effective_until, "effective_until");
     if let (Some(from), Some(until), Some(v)) =
         (effective_from, effective_until, &r.effective_until)
         && until <= from
     {
-        let problem = Problem::Conflict("`effective_until` must be after `effective_from`");
-        return Err(cx.err(v.span(), entry, "effective_until", problem));
+        let problem = Problem::EffectiveUntilNotAfterFrom;
+        cx.report(v.span(), entry, "effective_until", problem);
     }
-    Ok(Rule {
+    if cx.found() > before {
+        return None;
+    }
+    Some(Rule {
         id: r.id.get_ref().clone(),
         description: r.description.clone(),
         location,
         headquarters,
         classes,
-        action,
-        reason,
+        action: action?,
+        reason: reason?,
         effective_from,
         effective_until,
     })
@@ -619,60 +561,61 @@ fn parse_deny_reason(s: &str) -> Option<ReasonCode> {
     .find(|r| r.as_str() == s)
 }
 
-fn compile_catalog(cx: &Ctx<'_>, raw: &PolicyFile, regime: Regime) -> Result<Catalog, PolicyError> {
+fn compile_catalog(cx: &Ctx<'_>, raw: &PolicyFile, regime: Option<Regime>) -> Option<Catalog> {
+    let before = cx.found();
     let mut chips = Vec::with_capacity(raw.chips.len());
-    let mut chip_names = std::collections::HashMap::new();
+    let mut chip_names = HashMap::new();
     for (i, c) in raw.chips.iter().enumerate() {
         let c = c.get_ref();
         let entry = format!("chips[{i}] (name = {:?})", c.name.get_ref());
+        let chip_before = cx.found();
         let name = c.name.get_ref();
         if name.trim().is_empty() {
-            return Err(cx.err(c.name.span(), &entry, "name", Problem::Empty));
+            cx.report(c.name.span(), &entry, "name", Problem::Empty);
         }
-        if chip_names.insert(name.clone(), i).is_some() {
-            return Err(cx.err(
-                c.name.span(),
-                &entry,
-                "name",
-                Problem::Duplicate(name.clone()),
-            ));
+        if chip_names.contains_key(name.as_str()) {
+            let problem = Problem::Duplicate(name.clone());
+            cx.report(c.name.span(), &entry, "name", problem);
+        } else {
+            chip_names.insert(name.as_str(), i);
         }
         if c.dense_tops.get_ref().is_empty() {
-            return Err(cx.err(c.dense_tops.span(), &entry, "dense_tops", Problem::Empty));
+            cx.report(c.dense_tops.span(), &entry, "dense_tops", Problem::Empty);
         }
         let mut dense_tops = Vec::with_capacity(c.dense_tops.get_ref().len());
         for (key, tops) in c.dense_tops.get_ref() {
             let field = format!("dense_tops.{}", key.get_ref());
-            let bits: u32 = match key.get_ref().parse() {
-                Ok(b) if (1..=128).contains(&b) => b,
-                _ => {
-                    let problem = Problem::NotOneOf {
-                        value: key.get_ref().clone(),
-                        allowed: "bit lengths 1..=128",
-                    };
-                    return Err(cx.err(key.span(), &entry, &field, problem));
-                }
-            };
-            dense_tops.push((bits, cx.positive(tops, &entry, &field)?));
+            let bits = bit_length(key.get_ref());
+            if bits.is_none() {
+                // `fp8`, `bf16`: the digits.
+                let digits: String = key.get_ref().chars().filter(char::is_ascii_digit).collect();
+                let help = bit_length(&digits).map(|_| format!("did you mean `{digits}`?"));
+                let problem = Problem::NotOneOf {
+                    value: key.get_ref().clone(),
+                    allowed: "bit lengths 1..=128",
+                };
+                cx.report_help(key.span(), &entry, &field, problem, help);
+            }
+            let tops = cx.positive(tops, &entry, &field);
+            if let (Some(bits), Some(tops)) = (bits, tops) {
+                dense_tops.push((bits, tops));
+            }
         }
-        let die_area_mm2 = c
-            .die_area_mm2
-            .as_ref()
-            .map(|v| cx.positive(v, &entry, "die_area_mm2"))
-            .transpose()?;
-        let interconnect_gbps = c
-            .interconnect_gbps
-            .as_ref()
-            .map(|v| cx.positive(v, &entry, "interconnect_gbps"))
-            .transpose()?;
-        chips.push(ChipSpec {
-            name: name.clone(),
-            vendor: c.vendor.clone(),
-            datacenter: c.datacenter,
-            dense_tops,
-            die_area_mm2,
-            interconnect_gbps,
-        });
+        let positive = |v: &Option<S<f64>>, field: &str| {
+            v.as_ref().and_then(|v| cx.positive(v, &entry, field))
+        };
+        let die_area_mm2 = positive(&c.die_area_mm2, "die_area_mm2");
+        let interconnect_gbps = positive(&c.interconnect_gbps, "interconnect_gbps");
+        if cx.found() == chip_before {
+            chips.push(ChipSpec {
+                name: name.clone(),
+                vendor: c.vendor.clone(),
+                datacenter: c.datacenter,
+                dense_tops,
+                die_area_mm2,
+                interconnect_gbps,
+            });
+        }
     }
     let mut seen = HashSet::new();
     let mut instances = Vec::with_capacity(raw.instance_types.len());
@@ -681,38 +624,32 @@ fn compile_catalog(cx: &Ctx<'_>, raw: &PolicyFile, regime: Regime) -> Result<Cat
         let name = it.name.get_ref();
         let entry = format!("instance_types[{i}] (name = {name:?})");
         if name.is_empty() || name.len() > 128 {
-            let problem = Problem::Conflict("must be 1 to 128 characters");
-            return Err(cx.err(it.name.span(), &entry, "name", problem));
+            let problem = Problem::InstanceTypeNameLength { length: name.len() };
+            cx.report(it.name.span(), &entry, "name", problem);
         }
         if !seen.insert(name.as_str()) {
-            return Err(cx.err(
-                it.name.span(),
-                &entry,
-                "name",
-                Problem::Duplicate(name.clone()),
-            ));
+            let problem = Problem::Duplicate(name.clone());
+            cx.report(it.name.span(), &entry, "name", problem);
         }
         let (chip, chips) = match (&it.chip, &it.chips) {
             (None, None) => (None, 0),
             (Some(c), Some(n)) => {
-                let idx = chip_names.get(c.get_ref()).copied().ok_or_else(|| {
-                    cx.err(
-                        c.span(),
-                        &entry,
-                        "chip",
-                        Problem::UnknownChip(c.get_ref().clone()),
-                    )
-                })?;
-                let n = cx.int(n, &entry, "chips", 1, 1024)?;
-                (Some(idx), u32::try_from(n).unwrap_or(1024))
+                let idx = chip_names.get(c.get_ref().as_str()).copied();
+                if idx.is_none() {
+                    let help = did_you_mean(c.get_ref(), chip_names.keys().copied());
+                    let problem = Problem::UnknownChip(c.get_ref().clone());
+                    cx.report_help(c.span(), &entry, "chip", problem, help);
+                }
+                let n = cx.int(n, &entry, "chips", 1, 1024).unwrap_or(1);
+                (idx, u32::try_from(n).unwrap_or(1024))
             }
             (Some(c), None) => {
-                let problem = Problem::Conflict("`chip` needs `chips`, the number per instance");
-                return Err(cx.err(c.span(), &entry, "chips", problem));
+                cx.report(c.span(), &entry, "chips", Problem::ChipWithoutCount);
+                (None, 0)
             }
             (None, Some(n)) => {
-                let problem = Problem::Conflict("`chips` needs `chip`");
-                return Err(cx.err(n.span(), &entry, "chip", problem));
+                cx.report(n.span(), &entry, "chip", Problem::CountWithoutChip);
+                (None, 0)
             }
         };
         instances.push(InstanceSpec {
@@ -721,23 +658,41 @@ fn compile_catalog(cx: &Ctx<'_>, raw: &PolicyFile, regime: Regime) -> Result<Cat
             chips,
         });
     }
-    Ok(Catalog::new(regime, chips, instances))
+    if cx.found() > before {
+        return None;
+    }
+    Some(Catalog::new(regime?, chips, instances))
+}
+
+/// A `dense_tops` key: a bit length, 1 to 128.
+fn bit_length(key: &str) -> Option<u32> {
+    key.parse().ok().filter(|b| (1..=128).contains(b))
 }
 
 fn compile_license(
     cx: &Ctx<'_>,
     raw: Option<S<LicenseConfig>>,
     base_dir: Option<&std::path::Path>,
-) -> Result<(LicenseConfig, LicenseTrust), PolicyError> {
+) -> Option<(LicenseConfig, LicenseTrust)> {
     let Some(raw) = raw else {
-        return Ok((LicenseConfig::default(), LicenseTrust::none()));
+        return Some((LicenseConfig::default(), LicenseTrust::none()));
     };
     let span = raw.span();
     let config = raw.into_inner();
     let base = base_dir.unwrap_or(std::path::Path::new("."));
     let trust = LicenseTrust::from_config(&config, base)
-        .map_err(|e| cx.err(span, "license", "issuers", Problem::File(e.to_string())))?;
-    Ok((config, trust))
+        .map_err(|e| {
+            let field = match &e {
+                LicenseConfigError::Read {
+                    what: "revocation list",
+                    ..
+                } => "revoked_file",
+                _ => "issuers",
+            };
+            cx.report(span, "license", field, Problem::LicenseFile(e));
+        })
+        .ok()?;
+    Some((config, trust))
 }
 
 type Network = (Vec<IpNetwork>, Vec<PathBuf>, Option<IpTable>);
@@ -746,22 +701,21 @@ fn compile_network(
     cx: &Ctx<'_>,
     raw: Option<&S<model::NetworkFile>>,
     base_dir: &Option<PathBuf>,
-) -> Result<Network, PolicyError> {
+) -> Option<Network> {
     let Some(raw) = raw.map(S::get_ref) else {
-        return Ok((Vec::new(), Vec::new(), None));
+        return Some((Vec::new(), Vec::new(), None));
     };
+    let before = cx.found();
     let mut proxies = Vec::with_capacity(raw.trusted_proxies.len());
     for (i, p) in raw.trusted_proxies.iter().enumerate() {
-        let net: IpNetwork = p.get_ref().parse().map_err(|_| {
-            let field = format!("trusted_proxies[{i}]");
-            cx.err(
-                p.span(),
-                "network",
-                &field,
-                Problem::Network(p.get_ref().clone()),
-            )
-        })?;
-        proxies.push(net);
+        match p.get_ref().parse::<IpNetwork>() {
+            Ok(net) => proxies.push(net),
+            Err(_) => {
+                let field = format!("trusted_proxies[{i}]");
+                let problem = Problem::Network(p.get_ref().clone());
+                cx.report(p.span(), "network", &field, problem);
+            }
+        }
     }
     let mut files = Vec::with_capacity(raw.ip_tables.len());
     let mut table = IpTable::builder();
@@ -770,147 +724,111 @@ fn compile_network(
             Some(dir) => dir.join(f.get_ref()),
             None => PathBuf::from(f.get_ref()),
         };
-        table.add_path(&path).map_err(|e| {
+        if let Err(e) = table.add_path(&path) {
             let field = format!("ip_tables[{i}]");
-            cx.err(f.span(), "network", &field, Problem::File(e.to_string()))
-        })?;
+            cx.report(f.span(), "network", &field, Problem::IpTableFile(e));
+        }
         files.push(path);
     }
+    if cx.found() > before {
+        return None;
+    }
     let table = (!files.is_empty()).then(|| table.build());
-    Ok((proxies, files, table))
+    Some((proxies, files, table))
 }
 
-fn compile_http(cx: &Ctx<'_>, raw: Option<&S<model::HttpFile>>) -> Result<HttpConfig, PolicyError> {
+fn compile_http(cx: &Ctx<'_>, raw: Option<&S<model::HttpFile>>) -> Option<HttpConfig> {
     let d = HttpConfig::default();
     let Some(raw) = raw.map(S::get_ref) else {
-        return Ok(d);
+        return Some(d);
     };
+    let before = cx.found();
     let body_limit_bytes = match &raw.body_limit_bytes {
         None => d.body_limit_bytes,
-        Some(v) => {
-            let n = cx.int(v, "http", "body_limit_bytes", 1, 16 * 1024 * 1024)?;
-            usize::try_from(n).unwrap_or(d.body_limit_bytes)
-        }
+        Some(v) => cx
+            .int(v, "http", "body_limit_bytes", 1, 16 * 1024 * 1024)
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(d.body_limit_bytes),
     };
     let mut routes = Vec::with_capacity(raw.provisioning_routes.len());
     for (i, r) in raw.provisioning_routes.iter().enumerate() {
         let r = r.get_ref();
         let entry = format!("http.provisioning_routes[{i}]");
-        let method = Method::from_bytes(r.method.get_ref().to_ascii_uppercase().as_bytes())
-            .map_err(|_| {
-                let problem = Problem::NotOneOf {
-                    value: r.method.get_ref().clone(),
-                    allowed: "HTTP methods",
-                };
-                cx.err(r.method.span(), &entry, "method", problem)
-            })?;
-        if !r.path.get_ref().starts_with('/') {
-            let problem = Problem::Conflict("must start with `/`");
-            return Err(cx.err(r.path.span(), &entry, "path", problem));
+        let method = Method::from_bytes(r.method.get_ref().to_ascii_uppercase().as_bytes());
+        if method.is_err() {
+            let problem = Problem::NotOneOf {
+                value: r.method.get_ref().clone(),
+                allowed: "HTTP methods",
+            };
+            cx.report(r.method.span(), &entry, "method", problem);
+        }
+        let path = r.path.get_ref();
+        if !path.starts_with('/') {
+            let help = Some(format!("did you mean `/{path}`?"));
+            let problem = Problem::PathWithoutSlash(path.clone());
+            cx.report_help(r.path.span(), &entry, "path", problem, help);
         }
         let pointer = |v: &Option<S<String>>, field: &str, default: &str| match v {
-            None => Ok(default.to_owned()),
+            None => default.to_owned(),
             Some(p) if p.get_ref().is_empty() || p.get_ref().starts_with('/') => {
-                Ok(p.get_ref().clone())
+                p.get_ref().clone()
             }
             Some(p) => {
-                let problem = Problem::Conflict("a JSON pointer is empty or starts with `/`");
-                Err(cx.err(p.span(), &entry, field, problem))
+                let help = Some(format!("did you mean `/{}`?", p.get_ref()));
+                let problem = Problem::InvalidJsonPointer(p.get_ref().clone());
+                cx.report_help(p.span(), &entry, field, problem, help);
+                default.to_owned()
             }
         };
-        routes.push(ProvisioningRoute {
-            method,
-            path: r.path.get_ref().clone(),
-            instance_type_pointer: pointer(
-                &r.instance_type_pointer,
-                "instance_type_pointer",
-                "/instance_type",
-            )?,
-            count_pointer: pointer(&r.count_pointer, "count_pointer", "/count")?,
-        });
+        let instance_type_pointer = pointer(
+            &r.instance_type_pointer,
+            "instance_type_pointer",
+            "/instance_type",
+        );
+        let count_pointer = pointer(&r.count_pointer, "count_pointer", "/count");
+        if let Ok(method) = method {
+            routes.push(ProvisioningRoute {
+                method,
+                path: path.clone(),
+                instance_type_pointer,
+                count_pointer,
+            });
+        }
     }
-    Ok(HttpConfig {
+    let config = HttpConfig {
         country_header: cx.header(
             raw.country_header.as_ref(),
             "country_header",
             d.country_header,
-        )?,
+        ),
         headquarters_header: cx.header(
             raw.headquarters_header.as_ref(),
             "headquarters_header",
             d.headquarters_header,
-        )?,
+        ),
         customer_id_header: cx.header(
             raw.customer_id_header.as_ref(),
             "customer_id_header",
             d.customer_id_header,
-        )?,
+        ),
         instance_type_header: cx.header(
             raw.instance_type_header.as_ref(),
             "instance_type_header",
             d.instance_type_header,
-        )?,
+        ),
         instance_count_header: cx.header(
             raw.instance_count_header.as_ref(),
             "instance_count_header",
             d.instance_count_header,
-        )?,
+        ),
         license_header: cx.header(
             raw.license_header.as_ref(),
             "license_header",
             d.license_header,
-        )?,
+        ),
         body_limit_bytes,
         blocked_by: raw.blocked_by.as_ref().map(|v| v.get_ref().clone()),
         provisioning_routes: routes,
-    })
-}
-
-/// `YYYY-MM-DD` → seconds since the Unix epoch at 00:00 UTC.
-pub(crate) fn parse_date(s: &str) -> Option<i64> {
-    let mut parts = s.split('-');
-    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() || y.len() != 4 || m.len() != 2 || d.len() != 2 {
-        return None;
-    }
-    let (y, m, d): (i64, u32, u32) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days_in_month = match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return None,
     };
-    if d == 0 || d > days_in_month {
-        return None;
-    }
-    Some(days_from_civil(y, m, d) * 86_400)
-}
-
-/// Days since 1970-01-01 (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_date;
-
-    #[test]
-    fn dates() {
-        assert_eq!(parse_date("1970-01-01"), Some(0));
-        assert_eq!(parse_date("2023-11-17"), Some(1_700_179_200));
-        assert_eq!(parse_date("2024-02-29"), Some(1_709_164_800));
-        assert_eq!(parse_date("2023-02-29"), None);
-        assert_eq!(parse_date("2023-13-01"), None);
-        assert_eq!(parse_date("2023-1-01"), None);
-        assert_eq!(parse_date("20231101"), None);
-    }
+    (cx.found() == before).then_some(config)
 }

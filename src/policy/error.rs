@@ -1,11 +1,28 @@
-//! Policy loading errors: each names the file, the line and column, the
-//! entry and the field.
+//! Policy loading errors.
+//!
+//! A policy that fails to load never half-loads. [`PolicyError`] says why:
+//! the file could not be read; it is not valid TOML or does not fit the
+//! schema (parsing stops there, so that is one [`Diagnostic`]); or values
+//! are invalid, and then every problem in the file is listed, one
+//! [`Diagnostic`] each, in file order. A diagnostic names the file, line and
+//! column, the entry and the field, the [`Problem`] and, where one helps, a
+//! suggestion:
+//!
+//! ```text
+//! policy.toml:7:11: rules[0] (id = "embargo"): `groups[0]`: no country group named `E:3` (help: did you mean `E:1`?)
+//! policy.toml:12:10: rules[1] (id = "dest"): `action`: `dney` is not one of allow, require-license, deny (help: did you mean `deny`?)
+//! ```
+//!
+//! [`PolicyError::diagnostics`] lists them for programs; `Display` prints
+//! them one a line.
 
+use std::error::Error;
 use std::fmt;
-use std::ops::Range;
+use std::ops::{Deref, Range};
 
 use crate::accelerator::InvalidAcceleratorClass;
-use crate::jurisdiction::InvalidCountryCode;
+use crate::jurisdiction::{CountryCode, InvalidCountryCode, IpTableError};
+use crate::license::LicenseConfigError;
 
 /// Why a policy failed to load. A policy that fails never half-loads.
 #[derive(Debug, thiserror::Error)]
@@ -20,36 +37,169 @@ pub enum PolicyError {
         #[source]
         source: std::io::Error,
     },
-    /// The file is not valid TOML, has an unknown key, or a value of the
-    /// wrong type.
-    #[error("{location}: {message}")]
-    Syntax {
-        /// Where.
-        location: Location,
-        /// What the TOML parser said.
-        message: String,
-    },
-    /// A value is well-formed but invalid.
-    #[error("{location}: {entry}: `{field}`: {problem}")]
-    Invalid {
-        /// Where.
-        location: Location,
-        /// The entry, e.g. `rules[2] (id = "embargo")`.
-        entry: String,
-        /// The field within it, e.g. `groups[1]`.
-        field: String,
-        /// What is wrong.
-        problem: Box<Problem>,
-    },
+    /// The file is not valid TOML, has an unknown key, a value of the
+    /// wrong type or a missing one. Parsing stops at the first, so this is
+    /// one diagnostic, whose problem is [`Problem::Syntax`].
+    #[error(transparent)]
+    Syntax(Box<Diagnostic>),
+    /// Values are well-formed but invalid: every problem found.
+    #[error(transparent)]
+    Invalid(Diagnostics),
 }
 
 impl PolicyError {
-    /// Where in which file the error is, when it points into the file.
-    pub fn location(&self) -> Option<&Location> {
+    /// Every problem found, in file order: none when the file could not be
+    /// read, one for a syntax error.
+    pub fn diagnostics(&self) -> &[Diagnostic] {
         match self {
-            Self::Read { .. } => None,
-            Self::Syntax { location, .. } | Self::Invalid { location, .. } => Some(location),
+            Self::Read { .. } => &[],
+            Self::Syntax(d) => std::slice::from_ref(&**d),
+            Self::Invalid(ds) => ds,
         }
+    }
+
+    /// Where in which file the (first) problem is, when it points into the
+    /// file.
+    pub fn location(&self) -> Option<&Location> {
+        self.diagnostics().first().map(Diagnostic::location)
+    }
+}
+
+/// One problem in a policy file, and where it is.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Diagnostic {
+    location: Location,
+    entry: String,
+    field: Option<String>,
+    problem: Problem,
+    help: Option<String>,
+}
+
+impl Diagnostic {
+    pub(crate) fn new(
+        location: Location,
+        entry: String,
+        field: Option<String>,
+        problem: Problem,
+        help: Option<String>,
+    ) -> Self {
+        Self {
+            location,
+            entry,
+            field,
+            problem,
+            help,
+        }
+    }
+
+    /// Where.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// The entry, e.g. `rules[2] (id = "embargo")`, `http`, `top level`.
+    pub fn entry(&self) -> &str {
+        &self.entry
+    }
+
+    /// The field within it, e.g. `groups[1]`; `None` when the problem is
+    /// the entry itself (a broken table header).
+    pub fn field(&self) -> Option<&str> {
+        self.field.as_deref()
+    }
+
+    /// What is wrong.
+    pub fn problem(&self) -> &Problem {
+        &self.problem
+    }
+
+    /// A suggestion, e.g. ``did you mean `E:1`?``.
+    pub fn help(&self) -> Option<&str> {
+        self.help.as_deref()
+    }
+}
+
+/// `file:line:col: entry: `field`: problem (help: …)`, on one line.
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}: ", self.location, self.entry)?;
+        if let Some(field) = &self.field {
+            write!(f, "`{field}`: ")?;
+        }
+        write!(f, "{}", self.problem)?;
+        if let Some(help) = &self.help {
+            write!(f, " (help: {help})")?;
+        }
+        Ok(())
+    }
+}
+
+/// The source is the problem's: the error of a file the policy names.
+impl Error for Diagnostic {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.problem.source()
+    }
+}
+
+/// The diagnostics of an invalid policy, at least one, in file order.
+#[derive(Debug)]
+pub struct Diagnostics(Vec<Diagnostic>);
+
+impl Diagnostics {
+    /// Sorts into file order (a stable sort: problems at one place keep
+    /// the order they were found in).
+    pub(crate) fn new(mut list: Vec<Diagnostic>) -> Self {
+        list.sort_by_key(|d| (d.location.line, d.location.column));
+        Self(list)
+    }
+}
+
+impl Deref for Diagnostics {
+    type Target = [Diagnostic];
+
+    fn deref(&self) -> &[Diagnostic] {
+        &self.0
+    }
+}
+
+impl IntoIterator for Diagnostics {
+    type Item = Diagnostic;
+    type IntoIter = std::vec::IntoIter<Diagnostic>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a Diagnostics {
+    type Item = &'a Diagnostic;
+    type IntoIter = std::slice::Iter<'a, Diagnostic>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+/// One diagnostic a line.
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The source is the first diagnostic's that has one (a key file or IP
+/// table that could not be loaded); every diagnostic's is on
+/// [`Diagnostic`].
+impl Error for Diagnostics {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.0.iter().find_map(|d| d.problem.source())
     }
 }
 
@@ -88,6 +238,10 @@ impl fmt::Display for Location {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Problem {
+    /// What the TOML parser said: bad syntax, an unknown key, a value of the
+    /// wrong type, a missing field.
+    #[error("{0}")]
+    Syntax(String),
     /// Not an assigned ISO 3166-1 alpha-2 code.
     #[error(transparent)]
     Country(#[from] InvalidCountryCode),
@@ -136,22 +290,64 @@ pub enum Problem {
         /// The limit.
         max: usize,
     },
-    /// A date that is not `YYYY-MM-DD`.
-    #[error("`{0}` is not a date in the form YYYY-MM-DD")]
+    /// Not a date, `YYYY-MM-DD`, or a date that does not exist.
+    #[error("`{0}` is not a date (YYYY-MM-DD)")]
     Date(String),
     /// A value that must not be empty.
     #[error("must not be empty")]
     Empty,
-    /// Fields that contradict each other.
-    #[error("{0}")]
-    Conflict(&'static str),
     /// A CIDR network that does not parse.
     #[error("`{0}` is not a CIDR network")]
     Network(String),
     /// A header name that HTTP does not allow.
     #[error("`{0}` is not a valid HTTP header name")]
     HeaderName(String),
-    /// A file named by the policy could not be loaded.
+    /// `unknown` as the class to assume for unknown instance types.
+    #[error("`unknown` cannot be assumed; name a class or `deny`")]
+    AssumedUnknownClass,
+    /// An alias of the country itself.
+    #[error("a country cannot be an alias of itself")]
+    AliasOfItself,
+    /// An alias naming a country that is itself an alias, a chain that would
+    /// make membership depend on resolution order.
+    #[error(
+        "`{target}` is an alias of `{alias_of}`; an alias must name a country that is not itself an alias"
+    )]
+    AliasOfAlias {
+        /// The country the alias names.
+        target: CountryCode,
+        /// The country `target` is an alias of.
+        alias_of: CountryCode,
+    },
+    /// A `reason` on a rule whose action is not `deny`.
+    #[error("`reason` is only for rules whose action is `deny`")]
+    ReasonWithoutDeny,
+    /// A rule whose `effective_until` is not after its `effective_from`.
+    #[error("`effective_until` must be after `effective_from`")]
+    EffectiveUntilNotAfterFrom,
+    /// An instance type name that is empty or too long.
+    #[error("must be 1 to 128 bytes long, not {length}")]
+    InstanceTypeNameLength {
+        /// Its length in bytes.
+        length: usize,
+    },
+    /// An instance type with a `chip` but no `chips` count.
+    #[error("`chip` needs `chips`, the number per instance")]
+    ChipWithoutCount,
+    /// An instance type with a `chips` count but no `chip`.
+    #[error("`chips` needs `chip`")]
+    CountWithoutChip,
+    /// A provisioning route path that does not start with `/`.
+    #[error("`{0}` must start with `/`")]
+    PathWithoutSlash(String),
+    /// A JSON pointer that is neither empty nor starts with `/`.
+    #[error("`{0}` is not a JSON pointer: it must be empty or start with `/`")]
+    InvalidJsonPointer(String),
+    /// A license key or revocation file named by `[license]` could not be
+    /// loaded.
     #[error("{0}")]
-    File(String),
+    LicenseFile(#[source] LicenseConfigError),
+    /// An IP-to-country file named by `[network]` could not be loaded.
+    #[error("{0}")]
+    IpTableFile(#[source] IpTableError),
 }

@@ -3,11 +3,14 @@
 //! [`decide`], the decision.
 
 mod compile;
+mod date;
 mod decide;
 mod error;
 mod http;
 mod model;
 mod rule;
+mod suggest;
+mod syntax;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -16,7 +19,7 @@ use std::sync::Arc;
 use ipnetwork::IpNetwork;
 
 pub use decide::{Accelerators, DecidingRules, Decision, DefaultRule, Facts, MAX_RULES, decide};
-pub use error::{Location, PolicyError, Problem};
+pub use error::{Diagnostic, Diagnostics, Location, PolicyError, Problem};
 pub use http::{HttpConfig, ProvisioningRoute};
 pub use rule::{Action, Rule};
 
@@ -128,7 +131,8 @@ impl Policy {
     /// files, IP tables) are resolved against its directory.
     ///
     /// # Errors
-    /// [`PolicyError`] naming the file, line, column, entry and field.
+    /// [`PolicyError`] listing every problem in the file, each naming the
+    /// file, line, column, entry and field.
     pub fn from_path(path: impl AsRef<Path>) -> Result<Self, PolicyError> {
         let path = path.as_ref();
         let file = path.display().to_string();
@@ -144,7 +148,7 @@ impl Policy {
     /// `base_dir` resolves relative paths (the current directory if `None`).
     ///
     /// # Errors
-    /// [`PolicyError`] naming the place.
+    /// [`PolicyError`] listing every problem, each naming its place.
     pub fn from_toml(
         text: &str,
         source: &str,

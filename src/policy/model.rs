@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::date;
 use crate::license::LicenseConfig;
 
 pub(crate) type S<T> = Spanned<T>;
@@ -42,6 +43,7 @@ pub(crate) struct Meta {
     #[serde(default)]
     pub(crate) description: String,
     /// The date of the country lists the groups reproduce.
+    #[serde(deserialize_with = "date::date")]
     pub(crate) country_lists_as_of: S<String>,
     #[serde(default)]
     pub(crate) regime: Option<S<String>>,
@@ -81,9 +83,9 @@ pub(crate) struct RuleFile {
     pub(crate) action: S<String>,
     #[serde(default)]
     pub(crate) reason: Option<S<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "date::optional_date")]
     pub(crate) effective_from: Option<S<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "date::optional_date")]
     pub(crate) effective_until: Option<S<String>>,
 }
 

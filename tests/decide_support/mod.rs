@@ -21,16 +21,9 @@ pub(crate) fn now() -> SystemTime {
 
 /// Midnight UTC of a `YYYY-MM-DD` date, plus `secs`.
 pub(crate) fn at_plus(date: &str, secs: i64) -> SystemTime {
-    let mut it = date.split('-').map(|p| p.parse::<i64>().unwrap());
-    let (y, m, d) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
-    // Days from civil (proleptic Gregorian), Howard Hinnant's algorithm.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let t = days * 86_400 + secs;
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let date = time::Date::parse(date, format).unwrap();
+    let t = date.midnight().assume_utc().unix_timestamp() + secs;
     if t >= 0 {
         UNIX_EPOCH + Duration::from_secs(t.unsigned_abs())
     } else {
