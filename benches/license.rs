@@ -61,24 +61,22 @@ fn requirement() -> LicenseRequirement<'static> {
 
 /// A verifier trusting the fixture Ed25519 (`ed`) and P-256 (`es`) keys.
 fn verifier(cache_entries: usize) -> (LicenseTrust, LicenseVerifier) {
-    let pem = |kid: &str, file: &str, algorithm: &str| PemKeyConfig {
-        kid: kid.into(),
-        path: key_file(file).to_str().unwrap().into(),
-        algorithm: algorithm.into(),
+    let pem = |kid: &str, file: &str, algorithm: &str| {
+        PemKeyConfig::new(kid, key_file(file).to_str().unwrap(), algorithm)
     };
-    let config = LicenseConfig {
-        issuers: vec![IssuerConfig {
-            issuer: ISSUER.into(),
-            jwks_file: None,
-            pem_keys: vec![
+    let config = {
+        let mut f = LicenseConfig::default();
+        f.issuers = vec![{
+            let mut f = IssuerConfig::new(ISSUER);
+            f.pem_keys = vec![
                 pem("ed", "ed25519-a1.pub.pem", "EdDSA"),
                 pem("es", "es256-a.pub.pem", "ES256"),
-            ],
-            hs256_secret_file: None,
-        }],
-        revoked: vec!["LIC-REVOKED".into()],
-        cache_entries,
-        ..LicenseConfig::default()
+            ];
+            f
+        }];
+        f.revoked = vec!["LIC-REVOKED".into()];
+        f.cache_entries = cache_entries;
+        f
     };
     let trust = LicenseTrust::from_config(&config, Path::new(".")).unwrap();
     (trust, LicenseVerifier::new(cache_entries))

@@ -17,9 +17,10 @@ use serde_json::json;
 use tower_export_control::license::{LicenseConfig, LicenseConfigError};
 
 fn config_with(issuer: tower_export_control::license::IssuerConfig) -> LicenseConfig {
-    LicenseConfig {
-        issuers: vec![issuer],
-        ..LicenseConfig::default()
+    {
+        let mut f = LicenseConfig::default();
+        f.issuers = vec![issuer];
+        f
     }
 }
 
@@ -335,9 +336,10 @@ fn inconsistent_issuers() {
 
     let mut b = issuer(ISSUER_B);
     b.pem_keys = vec![pem_key("b1", &data("ed25519-b1.pub.pem"), "EdDSA")];
-    let config = LicenseConfig {
-        issuers: vec![b.clone(), b.clone()],
-        ..LicenseConfig::default()
+    let config = {
+        let mut f = LicenseConfig::default();
+        f.issuers = vec![b.clone(), b.clone()];
+        f
     };
     expect_error(&dir, &config, ISSUER_B, "configured twice");
 
@@ -362,9 +364,10 @@ fn inconsistent_issuers() {
     let mut b = issuer(ISSUER_B);
     b.pem_keys = vec![pem_key("k", &data("ed25519-b1.pub.pem"), "EdDSA")];
     let verifier = Checker::from_config(
-        &LicenseConfig {
-            issuers: vec![a, b],
-            ..LicenseConfig::default()
+        &{
+            let mut f = LicenseConfig::default();
+            f.issuers = vec![a, b];
+            f
         },
         &dir,
     )

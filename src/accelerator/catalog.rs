@@ -52,6 +52,7 @@ impl Chip {
 
 /// What an instance type carries.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct InstanceInfo<'a> {
     /// The catalog entry that matched: the exact name or the glob pattern.
     pub entry: &'a str,

@@ -20,6 +20,7 @@ use serde::Deserialize;
 /// ```
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct LicenseConfig {
     /// Issuers whose tokens are accepted, each with its keys.
     #[serde(default)]
@@ -58,6 +59,7 @@ impl Default for LicenseConfig {
 /// One trusted issuer and the keys its tokens may be signed with.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct IssuerConfig {
     /// The exact `iss` claim value.
     pub issuer: String,
@@ -76,6 +78,7 @@ pub struct IssuerConfig {
 /// A PEM-encoded public key.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct PemKeyConfig {
     /// The key id tokens carry in their `kid` header.
     pub kid: String,
@@ -83,6 +86,34 @@ pub struct PemKeyConfig {
     pub path: String,
     /// `EdDSA`, `ES256` or `RS256`.
     pub algorithm: String,
+}
+
+impl IssuerConfig {
+    /// An issuer whose tokens carry `iss` = `issuer`, with no keys yet.
+    pub fn new(issuer: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            jwks_file: None,
+            pem_keys: Vec::new(),
+            hs256_secret_file: None,
+        }
+    }
+}
+
+impl PemKeyConfig {
+    /// The key `kid` in the PEM file `path`, for `algorithm` (`EdDSA`,
+    /// `ES256` or `RS256`).
+    pub fn new(
+        kid: impl Into<String>,
+        path: impl Into<String>,
+        algorithm: impl Into<String>,
+    ) -> Self {
+        Self {
+            kid: kid.into(),
+            path: path.into(),
+            algorithm: algorithm.into(),
+        }
+    }
 }
 
 fn default_leeway_seconds() -> u64 {

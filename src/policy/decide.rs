@@ -139,6 +139,7 @@ impl RuleBits {
 
 /// The accelerators a request asks for.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Accelerators<'a> {
     /// The instance type, if the request names one.
     pub instance_type: Option<&'a str>,

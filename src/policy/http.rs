@@ -4,6 +4,7 @@ use http::{HeaderName, Method};
 
 /// Header names, provisioning routes and the body limit.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct HttpConfig {
     /// Declared country (default `x-customer-country`).
     pub country_header: HeaderName,
@@ -27,6 +28,7 @@ pub struct HttpConfig {
 
 /// A route whose JSON body is read for the instance type and count.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ProvisioningRoute {
     /// The method, e.g. `POST`.
     pub method: Method,

@@ -63,6 +63,7 @@ pub enum UnknownInstanceType {
 
 /// The policy's fail-closed defaults.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct Defaults {
     /// Applied to controlled classes when no country is known.
     pub unknown_jurisdiction: Action,

@@ -90,20 +90,11 @@ pub fn jwks(keys: &[(&str, &str)]) -> String {
 }
 
 pub fn pem_key(kid: &str, path: &Path, algorithm: &str) -> PemKeyConfig {
-    PemKeyConfig {
-        kid: kid.into(),
-        path: path.to_str().unwrap().into(),
-        algorithm: algorithm.into(),
-    }
+    PemKeyConfig::new(kid, path.to_str().unwrap(), algorithm)
 }
 
 pub fn issuer(name: &str) -> IssuerConfig {
-    IssuerConfig {
-        issuer: name.into(),
-        jwks_file: None,
-        pem_keys: Vec::new(),
-        hs256_secret_file: None,
-    }
+    IssuerConfig::new(name)
 }
 
 /// The standard configuration:
@@ -143,11 +134,12 @@ pub fn standard_config(dir: &Path) -> LicenseConfig {
     let mut h = issuer(ISSUER_HS);
     h.hs256_secret_file = Some(data("hs256-a.secret").to_str().unwrap().into());
     h.pem_keys = vec![pem_key("h-ed", &data("ed25519-b1.pub.pem"), "EdDSA")];
-    LicenseConfig {
-        issuers: vec![a, b, p, h],
-        revoked: vec!["LIC-REVOKED".into()],
-        revoked_file: Some("revoked.txt".into()),
-        ..LicenseConfig::default()
+    {
+        let mut f = LicenseConfig::default();
+        f.issuers = vec![a, b, p, h];
+        f.revoked = vec!["LIC-REVOKED".into()];
+        f.revoked_file = Some("revoked.txt".into());
+        f
     }
 }
 
