@@ -540,7 +540,12 @@ fn cases() -> Vec<Case> {
             }),
         ),
         needing(
-            case("no country needed", good.clone(), Ok(())),
+            // No country known: no license can be matched to the customer.
+            case(
+                "no country known",
+                good.clone(),
+                Err(ReasonCode::JurisdictionUnknown),
+            ),
             LicenseRequirement::new(AcceleratorClass::Eccn3A090a, Some("p5.48xlarge"), 16),
         ),
         // license_class_not_covered
@@ -949,6 +954,10 @@ fn cached_token_is_rescoped_on_every_call() {
         reason(
             Some(CUSTOMER),
             &LicenseRequirement::new(AcceleratorClass::Eccn3A090a, Some("p5.48xlarge"), 65)
+                .with_country(RequiredCountry {
+                    country: country("CN"),
+                    alias_of: None,
+                })
         ),
         ReasonCode::LicenseQuantityExceeded
     );

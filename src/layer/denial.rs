@@ -8,7 +8,7 @@ use http::request::Parts;
 use http::{HeaderValue, Response, StatusCode, header};
 use serde::Serialize;
 
-use super::read::is_grpc;
+use super::read::{Protocol, protocol};
 use crate::audit::DecisionId;
 use crate::verdict::Verdict;
 use crate::{AcceleratorClass, CountryCode, ReasonCode};
@@ -180,17 +180,29 @@ where
     }
 }
 
-/// The default: [`Denial::to_grpc_response`] for gRPC requests,
-/// [`Denial::to_http_response`] for the others.
+/// The default: [`Denial::to_grpc_response`] for gRPC requests (for
+/// gRPC-web in the request's content type, whose trailers-only answers also
+/// carry `grpc-status` in the headers), [`Denial::to_http_response`] for the
+/// others.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct DefaultDenial;
 
 impl MakeDenialResponse for DefaultDenial {
     fn make_response(&self, denial: &Denial, request: &Parts) -> Response<Bytes> {
-        if is_grpc(&request.headers) {
-            denial.to_grpc_response()
-        } else {
-            denial.to_http_response()
+        match protocol(&request.headers) {
+            Protocol::Http => denial.to_http_response(),
+            Protocol::Grpc => denial.to_grpc_response(),
+            Protocol::GrpcWeb => {
+                let mut res = denial.to_grpc_response();
+                let content_type = request.headers.get(header::CONTENT_TYPE).and_then(|v| {
+                    let media = v.to_str().ok()?.split(';').next()?.trim();
+                    HeaderValue::from_str(media).ok()
+                });
+                if let Some(v) = content_type {
+                    res.headers_mut().insert(header::CONTENT_TYPE, v);
+                }
+                res
+            }
         }
     }
 }

@@ -154,13 +154,9 @@ pub(crate) fn read_body(bytes: &[u8], route: &ProvisioningRoute) -> Result<BodyF
     })?;
     let instance_type = match instance_type {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => {
-            let chars = s.chars().count();
-            if !(1..=128).contains(&chars) {
-                return Err(ReasonCode::InstanceTypeMissing);
-            }
-            Some(s)
-        }
+        // The header's rule: it reaches tags and logs.
+        Some(Value::String(s)) if visible_ascii(s.as_bytes()) => Some(s),
+        Some(Value::String(_)) => return Err(ReasonCode::InstanceTypeMissing),
         Some(_) => return Err(ReasonCode::InvalidBody),
     };
     let count = match count {
@@ -197,21 +193,106 @@ pub(crate) fn merge(
     Ok(())
 }
 
-/// Whether the request is gRPC (answered with trailers, not a problem body).
-pub(crate) fn is_grpc(headers: &HeaderMap) -> bool {
-    headers
-        .get(http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+/// How a denial must be encoded for the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    /// Anything else: a problem document.
+    Http,
+    /// `application/grpc` or `application/grpc+…`: trailers-only.
+    Grpc,
+    /// `application/grpc-web…`: trailers-only, in its own content type.
+    GrpcWeb,
 }
 
-/// Removes every `x-export-*` header, so a client can never forge a tag.
-pub(crate) fn strip_export_headers(headers: &mut HeaderMap) {
-    let forged: Vec<HeaderName> = headers
-        .keys()
-        .filter(|k| k.as_str().starts_with("x-export-"))
-        .cloned()
-        .collect();
-    for name in forged {
-        headers.remove(&name);
+/// The protocol a request speaks, by its content type (parameters and case
+/// ignored). `application/grpcfoo` is not gRPC.
+pub(crate) fn protocol(headers: &HeaderMap) -> Protocol {
+    let Some(value) = headers.get(http::header::CONTENT_TYPE) else {
+        return Protocol::Http;
+    };
+    let media = value
+        .as_bytes()
+        .split(|b| *b == b';')
+        .next()
+        .unwrap_or_default();
+    let media = media.trim_ascii();
+    let is = |prefix: &[u8]| {
+        media.len() >= prefix.len()
+            && media
+                .get(..prefix.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+            && matches!(media.get(prefix.len()), None | Some(b'+'))
+    };
+    if is(b"application/grpc") {
+        Protocol::Grpc
+    } else if is(b"application/grpc-web") || is(b"application/grpc-web-text") {
+        Protocol::GrpcWeb
+    } else {
+        Protocol::Http
+    }
+}
+
+/// Removes what a client could forge tags with, or drop them with: every
+/// `x-export-*` header, headers that become one of ours or an input header
+/// when a back end folds `_` into `-` (`x_export_license_id`,
+/// `x_customer_country`), and `Connection` tokens naming any of those (a
+/// hop-by-hop proxy behind the layer would delete the named headers).
+pub(crate) fn strip_forgeries(headers: &mut HeaderMap, cfg: &HttpConfig) {
+    let inputs = cfg.input_headers();
+    let folded = |b: &u8| {
+        if *b == b'_' {
+            b'-'
+        } else {
+            b.to_ascii_lowercase()
+        }
+    };
+    let is_export = |name: &[u8]| {
+        name.len() >= 9
+            && name
+                .iter()
+                .take(9)
+                .map(folded)
+                .eq(b"x-export-".iter().copied())
+    };
+    let is_input = |name: &[u8]| {
+        inputs.iter().any(|input| {
+            let input = input.as_str().as_bytes();
+            input.len() == name.len() && name.iter().map(folded).eq(input.iter().copied())
+        })
+    };
+    // A header to remove: ours, or an input header under another spelling.
+    let ours = |name: &[u8]| is_export(name) || (name.contains(&b'_') && is_input(name));
+    // A `Connection` token to remove: one naming ours or an input header.
+    let named = |token: &[u8]| is_export(token) || is_input(token);
+    let forged = headers.keys().any(|k| ours(k.as_str().as_bytes()));
+    if forged {
+        let names: Vec<HeaderName> = headers
+            .keys()
+            .filter(|k| ours(k.as_str().as_bytes()))
+            .cloned()
+            .collect();
+        for name in names {
+            headers.remove(&name);
+        }
+    }
+    let connection = http::header::CONNECTION;
+    let names_ours = headers.get_all(&connection).iter().any(|v| {
+        v.as_bytes()
+            .split(|b| *b == b',')
+            .any(|token| named(token.trim_ascii()))
+    });
+    if names_ours {
+        let kept: Vec<&[u8]> = headers
+            .get_all(&connection)
+            .iter()
+            .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+            .map(<[u8]>::trim_ascii)
+            .filter(|token| !token.is_empty() && !named(token))
+            .collect();
+        let kept = HeaderValue::from_bytes(&kept.join(&b", "[..])).ok();
+        headers.remove(&connection);
+        if let Some(value) = kept.filter(|v| !v.is_empty()) {
+            headers.insert(connection, value);
+        }
     }
 }

@@ -15,7 +15,7 @@ use super::builder::Shared;
 use super::client_ip::{client_ip, peer_addr};
 use super::decision::{Denied, InFlight};
 use super::future::ResponseFuture;
-use super::read::{BodyFacts, HeaderFacts, merge, read_body, read_headers, strip_export_headers};
+use super::read::{BodyFacts, HeaderFacts, merge, read_body, read_headers, strip_forgeries};
 use crate::{Gate, ReasonCode};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -160,7 +160,7 @@ fn prepare(
         }
     };
     // After reading: the license header is itself an `x-export-*` name.
-    strip_export_headers(&mut parts.headers);
+    strip_forgeries(&mut parts.headers, http);
     let route = http
         .provisioning_routes
         .iter()

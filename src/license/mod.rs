@@ -24,9 +24,12 @@
 //! 5. `license_not_yet_valid`: `now + leeway < nbf`.
 //! 6. `license_wrong_customer`: `sub` is not the request's customer id (or
 //!    the request has none).
-//! 7. `license_country_not_covered`: a country that triggered the
-//!    requirement is not in `countries` (an alias such as `HK` is covered by
-//!    its target, `CN`; see [`RequiredCountry::is_covered_by`]).
+//! 7. `jurisdiction_unknown`: the requirement names no country (none of
+//!    the customer's is known), so no license can be matched to it;
+//!    `license_country_not_covered`: a country that triggered the
+//!    requirement (or, when none did, a country known of the customer) is
+//!    not in `countries` (an alias such as `HK` is covered by its target,
+//!    `CN`; see [`RequiredCountry::is_covered_by`]).
 //! 8. `license_class_not_covered`: `accelerator_classes` is present and
 //!    lacks the requested class.
 //! 9. `license_instance_type_not_covered`: `instance_types` is present and

@@ -38,8 +38,10 @@ pub struct LicenseRequirement<'a> {
 }
 
 impl<'a> LicenseRequirement<'a> {
-    /// A requirement with no countries (the jurisdiction is unknown: any
-    /// license of the customer's covering the class and quantity will do).
+    /// A requirement with no countries yet: add them with
+    /// [`with_country`](Self::with_country). One left without any is
+    /// covered by no license (`jurisdiction_unknown`): a license is matched
+    /// to a customer by the countries it names.
     pub fn new(class: AcceleratorClass, instance_type: Option<&'a str>, accelerators: u64) -> Self {
         Self {
             countries: [None; 3],

@@ -194,6 +194,12 @@ fn check_scope(
             ));
         }
     }
+    if requirement.countries().next().is_none() {
+        return Err(LicenseDenial::new(
+            ReasonCode::JurisdictionUnknown,
+            "no country of the customer is known, so no license can be matched to it",
+        ));
+    }
     if let Some(missing) = requirement
         .countries()
         .find(|country| !country.is_covered_by(&claims.countries))

@@ -306,12 +306,18 @@ impl<'a> Decision<'a> {
         let mut req = LicenseRequirement::new(acc.evaluated_class, acc.instance_type, acc.total());
         let f = &self.facts;
         let t = self.triggers;
-        for (hit, country) in [
-            (t.declared, f.declared_country),
-            (t.network, f.network_country),
-            (t.headquarters, f.headquarters),
-        ] {
-            if let (true, Some(country)) = (hit, country) {
+        let known = [f.declared_country, f.network_country, f.headquarters];
+        // The countries that made a rule match. When none did (a rule on
+        // the class alone, or the location is unknown), every country known
+        // of the customer; when none is known, a requirement no license
+        // covers.
+        let triggered = [t.declared, t.network, t.headquarters];
+        let any_triggered = triggered
+            .iter()
+            .zip(known)
+            .any(|(hit, c)| *hit && c.is_some());
+        for (hit, country) in triggered.into_iter().zip(known) {
+            if let (true, Some(country)) = (hit || !any_triggered, country) {
                 let alias_of = self.policy.groups.alias_of(country);
                 req = req.with_country(RequiredCountry { country, alias_of });
             }

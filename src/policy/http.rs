@@ -41,6 +41,20 @@ pub struct ProvisioningRoute {
     pub count_pointer: String,
 }
 
+impl HttpConfig {
+    /// The headers the layer reads its inputs from.
+    pub fn input_headers(&self) -> [&HeaderName; 6] {
+        [
+            &self.country_header,
+            &self.headquarters_header,
+            &self.customer_id_header,
+            &self.instance_type_header,
+            &self.instance_count_header,
+            &self.license_header,
+        ]
+    }
+}
+
 impl ProvisioningRoute {
     /// Whether a request with this method and path is on the route.
     pub fn matches(&self, method: &Method, path: &str) -> bool {
