@@ -347,8 +347,9 @@ async fn poll_ready_is_forwarded_and_the_ready_instance_is_called() {
     );
     tracker.open.store(true, Ordering::SeqCst);
 
-    // A provisioning request: the body is read in a future, so the layer
-    // must move the instance it made ready into that future.
+    // A provisioning request: the body is read in a future. The instance
+    // made ready is released (a slow upload must hold no permit inside),
+    // and a clone is made ready once the body is in, then called.
     let ready_id = svc.get_ref().id;
     let res = ready(&mut svc)
         .await
@@ -356,16 +357,19 @@ async fn poll_ready_is_forwarded_and_the_ready_instance_is_called() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(
-        log(),
-        [
-            format!("ready {ready_id}"),
-            format!("call {ready_id} ready=true")
-        ]
+    let entries = log();
+    assert_eq!(entries.len(), 3, "{entries:?}");
+    assert_eq!(entries[0], format!("ready {ready_id}"));
+    let called = entries[1].strip_prefix("ready ").unwrap().to_owned();
+    assert_ne!(
+        called,
+        ready_id.to_string(),
+        "the released instance is not called"
     );
+    assert_eq!(entries[2], format!("call {called} ready=true"));
 
     // The service left behind is a fresh clone: it must be made ready
-    // before its own call, which goes to it.
+    // before its own call.
     let second = svc.get_ref().id;
     assert_ne!(second, ready_id);
     ready(&mut svc)
@@ -373,7 +377,9 @@ async fn poll_ready_is_forwarded_and_the_ready_instance_is_called() {
         .call(tracked_request("/v1/instances", &p5().to_string()))
         .await
         .unwrap();
-    // Off the provisioning routes: called in place.
+    assert_eq!(log()[3], format!("ready {second}"));
+    assert!(log()[5].ends_with("ready=true"), "{:?}", log());
+    // Off the provisioning routes: the instance made ready is called in place.
     let third = svc.get_ref().id;
     ready(&mut svc)
         .await
@@ -382,13 +388,8 @@ async fn poll_ready_is_forwarded_and_the_ready_instance_is_called() {
         .unwrap();
     assert_eq!(svc.get_ref().id, third, "called in place");
     assert_eq!(
-        log()[2..],
-        [
-            format!("ready {second}"),
-            format!("call {second} ready=true"),
-            format!("ready {third}"),
-            format!("call {third} ready=true"),
-        ]
+        log()[6..],
+        [format!("ready {third}"), format!("call {third} ready=true"),]
     );
 
     // Denials call nothing, whichever way they are decided.

@@ -93,9 +93,12 @@ where
             };
         };
 
-        // Take the instance that was polled ready; leave a fresh clone.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        // Give up what readiness reserved (a concurrency-limit permit, a
+        // buffer slot) while the client sends its body, so a slow upload
+        // holds nothing inside; a clone is made ready once the body is in.
+        let fresh = self.inner.clone();
+        drop(std::mem::replace(&mut self.inner, fresh));
+        let mut inner = self.inner.clone();
         let shared = Arc::clone(&self.shared);
         let (policy, client) = (r.policy, r.client);
         let future = async move {
@@ -129,6 +132,9 @@ where
                 return Err(r.reject(reason, body_problem(reason), Some(&facts), &parts));
             }
             r.decide(&facts, &mut parts)?;
+            if let Err(e) = std::future::poll_fn(|cx| inner.poll_ready(cx)).await {
+                return Ok(Err(e));
+            }
             let req = Request::from_parts(parts, RequestBody::buffered(bytes, trailers));
             Ok(inner.call(req).await)
         };
