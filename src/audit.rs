@@ -101,6 +101,8 @@ pub struct AuditRecord {
     pub country: Option<CountryCode>,
     /// The headquarters country.
     pub headquarters: Option<CountryCode>,
+    /// The ultimate parent's headquarters country.
+    pub parent_country: Option<CountryCode>,
     /// The network country.
     pub network_country: Option<CountryCode>,
     /// The client address the network country came from.
@@ -137,6 +139,7 @@ impl AuditRecord {
             customer_id: customer_id.map(str::to_owned),
             country: verdict.declared_country(),
             headquarters: verdict.headquarters(),
+            parent_country: verdict.parent_country(),
             network_country: verdict.network_country(),
             client_ip,
             instance_type: verdict.instance_type().map(str::to_owned),
@@ -165,10 +168,11 @@ pub fn log(verdict: &Verdict) {
             Ok(())
         }
     }
-    let (declared, network, headquarters) = (
+    let (declared, network, headquarters, parent) = (
         verdict.declared_country(),
         verdict.network_country(),
         verdict.headquarters(),
+        verdict.parent_country(),
     );
     if verdict.outcome() == Outcome::ReportOnlyDeny {
         tracing::warn!(
@@ -190,6 +194,7 @@ pub fn log(verdict: &Verdict) {
         country = declared.as_ref().map(CountryCode::as_str),
         network_country = network.as_ref().map(CountryCode::as_str),
         headquarters = headquarters.as_ref().map(CountryCode::as_str),
+        parent_country = parent.as_ref().map(CountryCode::as_str),
         instance_type = verdict.instance_type(),
         class = verdict.evaluated_class().map(AcceleratorClass::as_str),
         rules = %Rules(verdict),

@@ -83,6 +83,8 @@ pub enum CountrySource {
     Declared,
     /// The `x-customer-headquarters` header.
     Headquarters,
+    /// The `x-customer-parent-country` header.
+    Parent,
     /// The client IP address.
     Network,
 }
@@ -100,6 +102,7 @@ pub struct Verdict {
     declared: Option<CountryCode>,
     network: Option<CountryCode>,
     headquarters: Option<CountryCode>,
+    parent: Option<CountryCode>,
     /// `None` for requests rejected before a decision.
     classes: Option<Classes>,
     instance_type: Option<String>,
@@ -107,7 +110,7 @@ pub struct Verdict {
     accelerators: Option<u64>,
     rules: DecidingRules,
     /// The countries that made the rules require a license.
-    required_countries: Option<[Option<RequiredCountry>; 3]>,
+    required_countries: Option<[Option<RequiredCountry>; 4]>,
     license: LicenseCheck,
 }
 
@@ -162,6 +165,11 @@ impl Verdict {
         self.headquarters
     }
 
+    /// The headquarters country of the customer's ultimate parent.
+    pub fn parent_country(&self) -> Option<CountryCode> {
+        self.parent
+    }
+
     /// The declared country, else the network country (`x-export-country`).
     pub fn country(&self) -> Option<CountryCode> {
         self.declared.or(self.network)
@@ -173,6 +181,7 @@ impl Verdict {
             (self.declared, CountrySource::Declared),
             (self.network, CountrySource::Network),
             (self.headquarters, CountrySource::Headquarters),
+            (self.parent, CountrySource::Parent),
         ]
         .into_iter()
         .filter_map(|(c, s)| c.map(|c| (c, s)))
@@ -183,6 +192,13 @@ impl Verdict {
         let groups = self.policy.country_groups();
         let of = |c: Option<CountryCode>| c.map(|c| groups.groups_of(c)).unwrap_or_default();
         groups.names(of(self.declared).union(of(self.network)))
+    }
+
+    /// The groups of the ultimate parent's headquarters country, sorted.
+    pub fn parent_groups(&self) -> impl Iterator<Item = &str> + '_ {
+        let groups = self.policy.country_groups();
+        let set = self.parent.map(|c| groups.groups_of(c)).unwrap_or_default();
+        groups.names(set)
     }
 
     /// The groups of the headquarters country, sorted.
@@ -273,6 +289,7 @@ impl Verdict {
             declared: facts.declared_country,
             network: facts.network_country,
             headquarters: facts.headquarters,
+            parent: facts.parent_country,
             classes: None,
             instance_type: facts.instance_type.map(str::to_owned),
             instance_count: facts.instance_count,
@@ -364,7 +381,7 @@ pub(crate) fn evaluate(
     };
     let acc = d.accelerators();
     let required_countries = d.license_requirement().map(|r| {
-        let mut countries = [None; 3];
+        let mut countries = [None; 4];
         for (slot, c) in countries.iter_mut().zip(r.countries()) {
             *slot = Some(c);
         }
@@ -379,6 +396,7 @@ pub(crate) fn evaluate(
         declared: facts.declared_country,
         network: facts.network_country,
         headquarters: facts.headquarters,
+        parent: facts.parent_country,
         classes: Some(Classes {
             catalog: acc.class,
             evaluated: acc.evaluated_class,
@@ -416,11 +434,15 @@ fn explain(d: &Decision<'_>, reason: ReasonCode) -> String {
     };
     let mut whom = String::new();
     let f = d.facts();
-    let mut seen = Vec::with_capacity(3);
+    let mut seen = Vec::with_capacity(4);
     for (label, c) in [
         ("in", f.declared_country),
         ("connecting from", f.network_country),
         ("headquartered in", f.headquarters),
+        (
+            "whose ultimate parent is headquartered in",
+            f.parent_country,
+        ),
     ] {
         let Some(c) = c else { continue };
         if seen.contains(&(label, c)) {

@@ -79,6 +79,37 @@ fn explain_allows_with_exit_0() {
 }
 
 #[test]
+fn explain_names_the_ultimate_parent() {
+    let args = [
+        "--country",
+        "DE",
+        "--parent",
+        "CN",
+        "--instance-type",
+        "p5.48xlarge",
+    ];
+    let (code, json) = explain(&args);
+    assert_eq!(code, 1);
+    assert_eq!(json["decision"], "require-license");
+    assert_eq!(json["rules"][0], "3a090-headquarters");
+    assert_eq!(json["jurisdiction"]["parent"]["country"], "CN");
+    assert_eq!(
+        json["license_requirement"]["countries"],
+        serde_json::json!(["CN"])
+    );
+    let (code, json) = explain(&[
+        "--country",
+        "US",
+        "--parent",
+        "CN",
+        "--instance-type",
+        "p5.48xlarge",
+    ]);
+    assert_eq!(code, 0, "located in the United States");
+    assert_eq!(json["decision"], "allow");
+}
+
+#[test]
 fn explain_requires_a_license_with_exit_1() {
     let (code, json) = explain(&[
         "--country",

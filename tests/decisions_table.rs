@@ -142,14 +142,17 @@ fn table() -> Vec<Row> {
         license("network CN only", (None, Some("CN"), None), P5, &[DEST], cn, 8),
         license("declared CN from HK", (Some("CN"), Some("HK"), None), P5, &[DEST], &[("CN", None), ("HK", Some("CN"))], 8),
         allow("declared US from an IL address", (Some("US"), Some("IL"), None), Some(P5)),
-        // Headquarters: D:5 or Macau, wherever located.
-        license("HQ CN, declared US", (Some("US"), None, Some("CN")), P5, &[HQ], cn, 8),
+        // Headquarters: D:5 or Macau, located outside the United States.
+        allow("HQ CN, located in the US", (Some("US"), None, Some("CN")), Some(P5)),
+        license("HQ CN, declared US, connecting from DE", (Some("US"), Some("DE"), Some("CN")), P5, &[HQ], cn, 8),
+        license("HQ CN, declared DE", (Some("DE"), None, Some("CN")), P5, &[HQ], cn, 8),
         license("HQ MO, declared JP", (Some("JP"), None, Some("MO")), "g6e.xlarge", &[HQ], &[("MO", None)], 1),
         license("HQ HK (alias of CN, D:5)", (Some("DE"), None, Some("HK")), P5, &[HQ], &[("HK", Some("CN"))], 8),
         allow("HQ KH (not D:5 since 2026)", (Some("US"), None, Some("KH")), Some(P5)),
         license("located and HQ in KH", (Some("KH"), None, Some("KH")), P5, &[DEST], &[("KH", None)], 8),
         allow("HQ AE (D:4, not D:5)", (Some("US"), None, Some("AE")), Some(P5)),
-        license("HQ IR, located in US", (Some("US"), None, Some("IR")), P5, &[HQ], &[("IR", None)], 8),
+        allow("HQ IR, located in US", (Some("US"), None, Some("IR")), Some(P5)),
+        license("HQ IR, located in GB", (Some("GB"), None, Some("IR")), P5, &[HQ], &[("IR", None)], 8),
         allow("HQ IR, CPU-only", (Some("US"), None, Some("IR")), Some("m7i.large")),
         license("CN located and HQ: one country", (Some("CN"), None, Some("CN")), P5, &[DEST, HQ], cn, 8),
         license("three countries", (Some("US"), Some("CN"), Some("MO")), P5, &[DEST, HQ], &[("CN", None), ("MO", None)], 8),
@@ -159,7 +162,9 @@ fn table() -> Vec<Row> {
         allow("no country, CPU-only", nobody, Some("m7i.large")),
         allow("no country, below-threshold", nobody, Some("g5.xlarge")),
         allow("no country, nothing asked", nobody, None),
-        license("no location, HQ CN", (None, None, Some("CN")), "g6.xlarge", &[HQ, UNKNOWN_J], cn, 1),
+        // The headquarters rule needs a location outside the US; with none
+        // known the default applies, and a license must name the headquarters.
+        Row { reason: Some("jurisdiction_unknown"), ..license("no location, HQ CN", (None, None, Some("CN")), "g6.xlarge", &[UNKNOWN_J], cn, 1) },
         allow("no location, HQ US", (None, None, Some("US")), Some("m7i.large")),
         // Unknown instance types: treated as 3A090.a.
         Row { reason: Some("instance_type_unknown"), ..license("CN unknown type", d("CN"), "x9.superchip", &[DEST, UNKNOWN_IT], cn, u64::MAX) },

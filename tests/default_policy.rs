@@ -181,19 +181,28 @@ fn the_derived_set_of_licensed_destinations() {
     assert_eq!(allowed.len(), 249 - 47);
     assert!(allowed.contains(&cc("IL")));
 
-    // Headquarters rule: D:5 ∪ {MO} ∪ {HK via CN}, located in the US.
+    // Headquarters rule: D:5 ∪ {MO} ∪ {HK via CN}, for the customer's own
+    // headquarters or its ultimate parent's, when located outside the US
+    // (here in GB, which no destination rule covers); never in the US.
     let d5_mo = set("AF BY CD CF CN CU ER HT IQ IR KP LB LY MM NI RU SD SO SS SY VE ZW MO HK");
-    let hq: BTreeSet<_> = CountryCode::all()
-        .filter(|c| {
-            let f = {
-                let mut f = Facts::new();
-                f.declared_country = Some(cc("US"));
-                f.headquarters = Some(*c);
-                f.instance_type = Some(P5);
-                f
-            };
-            decide(&policy, &f, now()).action() == Action::RequireLicense
-        })
+    let licensed_when = |located: &str, hq: Option<CountryCode>, parent: Option<CountryCode>| {
+        let mut f = Facts::new()
+            .with_declared_country(cc(located))
+            .with_instance_type(P5);
+        f.headquarters = hq;
+        f.parent_country = parent;
+        decide(&policy, &f, now()).action() == Action::RequireLicense
+    };
+    let by_hq: BTreeSet<_> = CountryCode::all()
+        .filter(|c| licensed_when("GB", Some(*c), None))
         .collect();
-    assert_eq!(hq, d5_mo);
+    assert_eq!(by_hq, d5_mo);
+    let by_parent: BTreeSet<_> = CountryCode::all()
+        .filter(|c| licensed_when("GB", Some(cc("GB")), Some(*c)))
+        .collect();
+    assert_eq!(by_parent, d5_mo);
+    let in_us: BTreeSet<_> = CountryCode::all()
+        .filter(|c| licensed_when("US", Some(*c), Some(*c)))
+        .collect();
+    assert!(in_us.is_empty(), "{in_us:?}");
 }

@@ -61,6 +61,7 @@ pub(super) fn load_gate(
 pub(super) struct Request<'a> {
     pub(super) country: Option<CountryCode>,
     pub(super) headquarters: Option<CountryCode>,
+    pub(super) parent: Option<CountryCode>,
     pub(super) ip: Option<IpAddr>,
     pub(super) instance_type: &'a str,
     pub(super) count: u32,
@@ -76,6 +77,7 @@ fn facts<'a>(gate: &Gate, policy: &Policy, request: &Request<'a>) -> Facts<'a> {
         .with_instance_count(request.count);
     facts.declared_country = request.country;
     facts.headquarters = request.headquarters;
+    facts.parent_country = request.parent;
     facts.network_country = request.ip.and_then(|ip| gate.network_country(policy, ip));
     facts.customer_id = request.customer;
     facts
@@ -175,6 +177,7 @@ fn jurisdiction_json(v: &Verdict, ip: Option<IpAddr>) -> Value {
         "network": country_json(v.policy(), v.network_country()),
         "network_ip": ip,
         "headquarters": country_json(v.policy(), v.headquarters()),
+        "parent": country_json(v.policy(), v.parent_country()),
     })
 }
 

@@ -30,9 +30,12 @@ pub(super) struct Args {
     /// The country the customer declares (ISO 3166-1 alpha-2)
     #[arg(long, value_name = "CC", value_parser = super::country)]
     country: Option<CountryCode>,
-    /// The country of the customer's ultimate parent
+    /// The country the customer is headquartered in
     #[arg(long, value_name = "CC", value_parser = super::country)]
     headquarters: Option<CountryCode>,
+    /// The country the customer's ultimate parent is headquartered in
+    #[arg(long, value_name = "CC", value_parser = super::country)]
+    parent: Option<CountryCode>,
     /// The client's IP address, looked up in the IP table
     #[arg(long, value_name = "ADDR")]
     ip: Option<IpAddr>,
@@ -67,6 +70,7 @@ pub(super) fn run(args: &Args) -> super::Outcome {
     let request = Request {
         country: args.country,
         headquarters: args.headquarters,
+        parent: args.parent,
         ip: args.ip,
         instance_type: &args.instance_type,
         count: args.count,

@@ -107,6 +107,7 @@ impl HeaderFacts {
         let mut f = Facts::new();
         f.declared_country = self.declared;
         f.headquarters = self.headquarters;
+        f.parent_country = self.parent;
         f.network_country = network_country;
         f.instance_type = self.instance_type.as_deref();
         f.instance_count = self.count.unwrap_or(1);

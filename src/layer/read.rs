@@ -17,6 +17,7 @@ pub(crate) const MAX_COUNT: u32 = 100_000;
 pub(crate) struct HeaderFacts {
     pub(crate) declared: Option<CountryCode>,
     pub(crate) headquarters: Option<CountryCode>,
+    pub(crate) parent: Option<CountryCode>,
     /// Validated as 1–128 visible ASCII characters.
     customer_id: Option<HeaderValue>,
     pub(crate) instance_type: Option<String>,
@@ -39,21 +40,15 @@ impl HeaderFacts {
     }
 }
 
-/// The values of the six single-valued input headers, found in one pass
-/// over the request's headers (cheaper than six hashed lookups).
+/// The values of the single-valued input headers (in the order of
+/// [`HttpConfig::input_headers`]), found in one pass over the request's
+/// headers (cheaper than a hashed lookup each).
 fn singles<'h>(
     headers: &'h HeaderMap,
     cfg: &HttpConfig,
-) -> Result<[Option<&'h HeaderValue>; 6], ReasonCode> {
-    let names = [
-        &cfg.country_header,
-        &cfg.headquarters_header,
-        &cfg.customer_id_header,
-        &cfg.instance_type_header,
-        &cfg.instance_count_header,
-        &cfg.license_header,
-    ];
-    let mut found: [Option<&HeaderValue>; 6] = [None; 6];
+) -> Result<[Option<&'h HeaderValue>; 7], ReasonCode> {
+    let names = cfg.input_headers();
+    let mut found: [Option<&HeaderValue>; 7] = [None; 7];
     for (name, value) in headers {
         let Some(i) = names.iter().position(|n| *n == name) else {
             continue;
@@ -93,6 +88,7 @@ pub(crate) fn read_headers(
     let [
         country_v,
         headquarters_v,
+        parent_v,
         customer_v,
         instance_v,
         count_v,
@@ -100,6 +96,7 @@ pub(crate) fn read_headers(
     ] = singles(headers, cfg)?;
     let declared = country(country_v)?;
     let headquarters = country(headquarters_v)?;
+    let parent = country(parent_v)?;
     let customer_id = customer_v
         .map(|v| {
             let ok = visible_ascii(v.as_bytes());
@@ -124,6 +121,7 @@ pub(crate) fn read_headers(
     Ok(HeaderFacts {
         declared,
         headquarters,
+        parent,
         customer_id,
         instance_type,
         count,

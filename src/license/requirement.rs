@@ -5,7 +5,8 @@ use crate::{AcceleratorClass, CountryCode};
 /// A country that triggered a license requirement.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RequiredCountry {
-    /// The customer's country (declared, network or headquarters).
+    /// The customer's country (declared, network, headquarters or its
+    /// ultimate parent's headquarters).
     pub country: CountryCode,
     /// The country it is an alias of in the policy (`CN` for `HK` in the
     /// default policy): a license naming either covers it.
@@ -27,7 +28,7 @@ impl RequiredCountry {
 /// checked by [`LicenseVerifier::check`](crate::license::LicenseVerifier::check).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LicenseRequirement<'a> {
-    countries: [Option<RequiredCountry>; 3],
+    countries: [Option<RequiredCountry>; 4],
     /// The accelerator class of the requested instance type (as treated by
     /// the policy: an unknown instance type appears as the class assumed).
     pub class: AcceleratorClass,
@@ -44,15 +45,16 @@ impl<'a> LicenseRequirement<'a> {
     /// to a customer by the countries it names.
     pub fn new(class: AcceleratorClass, instance_type: Option<&'a str>, accelerators: u64) -> Self {
         Self {
-            countries: [None; 3],
+            countries: [None; 4],
             class,
             instance_type,
             accelerators,
         }
     }
 
-    /// Adds a country that triggered the requirement (at most three are
-    /// kept: declared, network and headquarters; duplicates are ignored).
+    /// Adds a country that triggered the requirement (at most four are
+    /// kept: declared, network, headquarters and the ultimate parent's
+    /// headquarters; duplicates are ignored).
     #[must_use]
     pub fn with_country(mut self, country: RequiredCountry) -> Self {
         if self.countries().any(|c| c.country == country.country) {

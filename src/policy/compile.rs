@@ -463,7 +463,11 @@ fn compile_rule(
     if r.id.get_ref().trim().is_empty() {
         cx.report(r.id.span(), entry, "id", Problem::Empty);
     }
-    let location = if r.countries.is_empty() && r.groups.is_empty() && r.except_groups.is_empty() {
+    let location = if r.countries.is_empty()
+        && r.groups.is_empty()
+        && r.except_groups.is_empty()
+        && r.except_countries.is_empty()
+    {
         None
     } else {
         Some(CountryCondition {
@@ -476,6 +480,13 @@ fn compile_rule(
                 entry,
                 "except_groups",
                 "countries",
+            ),
+            except_countries: cx.countries(
+                names,
+                &r.except_countries,
+                entry,
+                "except_countries",
+                "except_groups",
             ),
         })
     };
@@ -499,6 +510,7 @@ fn compile_rule(
                 "headquarters_countries",
             ),
             except: GroupSet::EMPTY,
+            except_countries: CountrySet::default(),
         })
     };
     let classes = r.accelerator_classes.as_ref().map(|list| {
@@ -805,6 +817,11 @@ fn compile_http(cx: &Ctx<'_>, raw: Option<&S<model::HttpFile>>) -> Option<HttpCo
             raw.headquarters_header.as_ref(),
             "headquarters_header",
             d.headquarters_header,
+        ),
+        parent_country_header: cx.header(
+            raw.parent_country_header.as_ref(),
+            "parent_country_header",
+            d.parent_country_header,
         ),
         customer_id_header: cx.header(
             raw.customer_id_header.as_ref(),

@@ -3,7 +3,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::rule::{Action, Triggers};
+use super::rule::{Action, Countries, Triggers};
 use super::{Mode, Policy, UnknownInstanceType};
 use crate::accelerator::{Chip, InstanceInfo};
 use crate::jurisdiction::GroupSet;
@@ -27,6 +27,9 @@ pub struct Facts<'a> {
     /// The country the customer is headquartered in
     /// (`x-customer-headquarters`).
     pub headquarters: Option<CountryCode>,
+    /// The country the customer's ultimate parent is headquartered in
+    /// (`x-customer-parent-country`).
+    pub parent_country: Option<CountryCode>,
     /// The country of the client IP address.
     pub network_country: Option<CountryCode>,
     /// The requested instance type, if the request names one.
@@ -43,6 +46,7 @@ impl<'a> Facts<'a> {
         Self {
             declared_country: None,
             headquarters: None,
+            parent_country: None,
             network_country: None,
             instance_type: None,
             instance_count: 1,
@@ -61,6 +65,13 @@ impl<'a> Facts<'a> {
     #[must_use]
     pub const fn with_headquarters(mut self, country: CountryCode) -> Self {
         self.headquarters = Some(country);
+        self
+    }
+
+    /// With the headquarters country of the customer's ultimate parent.
+    #[must_use]
+    pub const fn with_parent_country(mut self, country: CountryCode) -> Self {
+        self.parent_country = Some(country);
         self
     }
 
@@ -219,7 +230,7 @@ pub struct Decision<'a> {
     default_rule: Option<DefaultRule>,
     triggers: Triggers,
     accelerators: Accelerators<'a>,
-    groups: [GroupSet; 3],
+    groups: [GroupSet; 4],
 }
 
 impl<'a> Decision<'a> {
@@ -292,6 +303,11 @@ impl<'a> Decision<'a> {
         self.groups[2]
     }
 
+    /// Groups of the ultimate parent's headquarters country.
+    pub fn parent_groups(&self) -> GroupSet {
+        self.groups[3]
+    }
+
     /// Groups of the declared and network countries together.
     pub fn location_groups(&self) -> GroupSet {
         self.groups[0].union(self.groups[1])
@@ -306,12 +322,17 @@ impl<'a> Decision<'a> {
         let mut req = LicenseRequirement::new(acc.evaluated_class, acc.instance_type, acc.total());
         let f = &self.facts;
         let t = self.triggers;
-        let known = [f.declared_country, f.network_country, f.headquarters];
+        let known = [
+            f.declared_country,
+            f.network_country,
+            f.headquarters,
+            f.parent_country,
+        ];
         // The countries that made a rule match. When none did (a rule on
         // the class alone, or the location is unknown), every country known
         // of the customer; when none is known, a requirement no license
         // covers.
-        let triggered = [t.declared, t.network, t.headquarters];
+        let triggered = [t.declared, t.network, t.headquarters, t.parent];
         let any_triggered = triggered
             .iter()
             .zip(known)
@@ -355,10 +376,17 @@ pub fn decide<'a>(policy: &'a Policy, facts: &Facts<'a>, now: SystemTime) -> Dec
         (AcceleratorClass::Unknown, UnknownInstanceType::Assume(c)) => c,
         _ => class,
     };
+    let countries = Countries {
+        declared: facts.declared_country,
+        network: facts.network_country,
+        headquarters: facts.headquarters,
+        parent: facts.parent_country,
+    };
     let groups = [
         facts.declared_country,
         facts.network_country,
         facts.headquarters,
+        facts.parent_country,
     ]
     .map(|c| c.map(|c| policy.groups.groups_of(c)).unwrap_or_default());
 
@@ -367,14 +395,7 @@ pub fn decide<'a>(policy: &'a Policy, facts: &Facts<'a>, now: SystemTime) -> Dec
     let mut triggers = Triggers::default();
     let mut deny_reason: Option<ReasonCode> = None;
     for (i, rule) in policy.rules.iter().enumerate() {
-        let Some(hit) = rule.matches(
-            &policy.groups,
-            facts.declared_country,
-            facts.network_country,
-            facts.headquarters,
-            evaluated_class,
-            now,
-        ) else {
+        let Some(hit) = rule.matches(&policy.groups, countries, evaluated_class, now) else {
             continue;
         };
         if rule.action > best {

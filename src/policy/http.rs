@@ -10,6 +10,9 @@ pub struct HttpConfig {
     pub country_header: HeaderName,
     /// Headquarters country (default `x-customer-headquarters`).
     pub headquarters_header: HeaderName,
+    /// Headquarters country of the customer's ultimate parent (default
+    /// `x-customer-parent-country`).
+    pub parent_country_header: HeaderName,
     /// Customer id (default `x-customer-id`).
     pub customer_id_header: HeaderName,
     /// Instance type (default `x-instance-type`).
@@ -43,10 +46,11 @@ pub struct ProvisioningRoute {
 
 impl HttpConfig {
     /// The headers the layer reads its inputs from.
-    pub fn input_headers(&self) -> [&HeaderName; 6] {
+    pub fn input_headers(&self) -> [&HeaderName; 7] {
         [
             &self.country_header,
             &self.headquarters_header,
+            &self.parent_country_header,
             &self.customer_id_header,
             &self.instance_type_header,
             &self.instance_count_header,
@@ -82,6 +86,7 @@ impl Default for HttpConfig {
         Self {
             country_header: HeaderName::from_static("x-customer-country"),
             headquarters_header: HeaderName::from_static("x-customer-headquarters"),
+            parent_country_header: HeaderName::from_static("x-customer-parent-country"),
             customer_id_header: HeaderName::from_static("x-customer-id"),
             instance_type_header: HeaderName::from_static("x-instance-type"),
             instance_count_header: HeaderName::from_static("x-instance-count"),

@@ -75,6 +75,8 @@ pub(crate) struct RuleFile {
     #[serde(default)]
     pub(crate) except_groups: Vec<S<String>>,
     #[serde(default)]
+    pub(crate) except_countries: Vec<S<String>>,
+    #[serde(default)]
     pub(crate) headquarters_countries: Vec<S<String>>,
     #[serde(default)]
     pub(crate) headquarters_groups: Vec<S<String>>,
@@ -130,6 +132,8 @@ pub(crate) struct HttpFile {
     pub(crate) country_header: Option<S<String>>,
     #[serde(default)]
     pub(crate) headquarters_header: Option<S<String>>,
+    #[serde(default)]
+    pub(crate) parent_country_header: Option<S<String>>,
     #[serde(default)]
     pub(crate) customer_id_header: Option<S<String>>,
     #[serde(default)]

@@ -81,14 +81,15 @@ impl ClassSet {
     }
 }
 
-/// A condition on one country: in `countries` or in one of `groups`, and in
-/// none of `except`. With neither `countries` nor `groups`, any country
-/// not excepted meets it.
+/// A condition on one country: in `countries` or in one of `groups`, and
+/// neither in one of `except` nor in `except_countries`. With neither
+/// `countries` nor `groups`, any country not excepted meets it.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct CountryCondition {
     pub(crate) countries: CountrySet,
     pub(crate) groups: GroupSet,
     pub(crate) except: GroupSet,
+    pub(crate) except_countries: CountrySet,
 }
 
 impl CountryCondition {
@@ -99,7 +100,10 @@ impl CountryCondition {
             || self.countries.contains(country)
             || alias.is_some_and(|a| self.countries.contains(a))
             || member.intersects(self.groups);
-        included && !member.intersects(self.except)
+        let excepted = member.intersects(self.except)
+            || self.except_countries.contains(country)
+            || alias.is_some_and(|a| self.except_countries.contains(a));
+        included && !excepted
     }
 }
 
@@ -110,7 +114,8 @@ pub struct Rule {
     pub(crate) description: String,
     /// On the declared or the network country.
     pub(crate) location: Option<CountryCondition>,
-    /// On the headquarters country.
+    /// On the headquarters country of the customer or of its ultimate
+    /// parent.
     pub(crate) headquarters: Option<CountryCondition>,
     pub(crate) classes: Option<ClassSet>,
     pub(crate) action: Action,
@@ -126,6 +131,7 @@ pub(crate) struct Triggers {
     pub(crate) declared: bool,
     pub(crate) network: bool,
     pub(crate) headquarters: bool,
+    pub(crate) parent: bool,
 }
 
 impl Triggers {
@@ -134,8 +140,18 @@ impl Triggers {
             declared: self.declared || o.declared,
             network: self.network || o.network,
             headquarters: self.headquarters || o.headquarters,
+            parent: self.parent || o.parent,
         }
     }
+}
+
+/// The customer's countries a rule is matched against.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Countries {
+    pub(crate) declared: Option<CountryCode>,
+    pub(crate) network: Option<CountryCode>,
+    pub(crate) headquarters: Option<CountryCode>,
+    pub(crate) parent: Option<CountryCode>,
 }
 
 impl Rule {
@@ -160,16 +176,23 @@ impl Rule {
         self.reason
     }
 
-    /// Whether the rule matches, and which countries made it match.
+    /// Whether the rule matches, and which countries made it match. Every
+    /// condition must hold: a location condition by the declared or the
+    /// network country, a headquarters condition by the customer's
+    /// headquarters or its ultimate parent's.
     pub(crate) fn matches(
         &self,
         groups: &CountryGroups,
-        declared: Option<CountryCode>,
-        network: Option<CountryCode>,
-        headquarters: Option<CountryCode>,
+        countries: Countries,
         class: AcceleratorClass,
         now: i64,
     ) -> Option<Triggers> {
+        let Countries {
+            declared,
+            network,
+            headquarters,
+            parent,
+        } = countries;
         if self.effective_from.is_some_and(|t| now < t)
             || self.effective_until.is_some_and(|t| now >= t)
         {
@@ -180,15 +203,23 @@ impl Rule {
         }
         let mut triggers = Triggers::default();
         if let Some(cond) = &self.location {
-            triggers.declared = declared.is_some_and(|c| cond.met_by(c, groups));
-            triggers.network = network.is_some_and(|c| cond.met_by(c, groups));
-            if !(triggers.declared || triggers.network) {
+            let by_declared = declared.is_some_and(|c| cond.met_by(c, groups));
+            let by_network = network.is_some_and(|c| cond.met_by(c, groups));
+            if !(by_declared || by_network) {
                 return None;
+            }
+            // A condition that only excepts ("outside the United States")
+            // scopes the rule: the countries it lets through did not
+            // trigger it, and a license need not name them.
+            if !(cond.countries.is_empty() && cond.groups.is_empty()) {
+                triggers.declared = by_declared;
+                triggers.network = by_network;
             }
         }
         if let Some(cond) = &self.headquarters {
             triggers.headquarters = headquarters.is_some_and(|c| cond.met_by(c, groups));
-            if !triggers.headquarters {
+            triggers.parent = parent.is_some_and(|c| cond.met_by(c, groups));
+            if !(triggers.headquarters || triggers.parent) {
                 return None;
             }
         }
