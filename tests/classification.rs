@@ -1,7 +1,12 @@
 //! Classification: TPP, PD and the class of every chip in the default
-//! catalog under both regimes, every threshold at and around its boundary,
-//! and instance-type lookups.
+//! catalog under both regimes, every threshold at and around its boundary
+//! (with binary and with decimal figures, and against exact arithmetic on
+//! random figures), and instance-type lookups.
 
+// Fixture helpers outside `#[test]` functions fail loudly, like the tests.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
+use proptest::prelude::*;
 use tower_export_control::accelerator::{Catalog, ChipSpec, InstanceSpec, Regime};
 use tower_export_control::{AcceleratorClass as Class, Policy};
 
@@ -674,6 +679,400 @@ fn ulp_nudges_are_one_step_from_the_threshold() {
     assert_eq!(dc(1776.0, 300.0).performance_density(), Some(5.92));
     assert_eq!(dc(1.6 * 2048.0, 2048.0).performance_density(), Some(1.6));
     assert_eq!(dc(3.2 * 512.0, 512.0).performance_density(), Some(3.2));
+}
+
+// ---------------------------------------------------------------------------
+// Decimal figures exactly on, just above and just below each threshold
+// ---------------------------------------------------------------------------
+//
+// Figures as a policy writes them, mostly not binary fractions. In `f64`,
+// 212.6 × 8 / 531.5 is 3.1999999999999997, yet PD is exactly 3.2, "3.2 or
+// more" in 3A090.b.2 (88 FR 73458). Every figure here has at most six
+// decimals, so the test works the relations out exactly on integer
+// millionths and checks the table against that before classifying.
+
+/// Millionths in a unit.
+const M: u128 = 1_000_000;
+
+/// A decimal of at most six decimals, in millionths.
+fn micros(s: &str) -> u128 {
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    assert!(frac.len() <= 6, "{s}: more than six decimals");
+    int.parse::<u128>().unwrap() * M + format!("{frac:0<6}").parse::<u128>().unwrap()
+}
+
+/// Millionths as the decimal a policy would write: `212.6`, `600.0`.
+fn decimal(m: u128) -> String {
+    let frac = format!("{:06}", m % M);
+    let frac = frac.trim_end_matches('0');
+    format!("{}.{}", m / M, if frac.is_empty() { "0" } else { frac })
+}
+
+/// A chip's figures in millionths: exact arithmetic, independent of the
+/// crate.
+#[derive(Clone, Debug)]
+struct Exact {
+    datacenter: bool,
+    /// (bit length, dense TOPS in millionths).
+    tops: Vec<(u32, u128)>,
+    area: Option<u128>,
+    interconnect: Option<u128>,
+}
+
+impl Exact {
+    fn tpp(&self) -> u128 {
+        let products = self.tops.iter().map(|&(b, t)| t * u128::from(b));
+        products.max().unwrap_or(0)
+    }
+
+    /// TPP against `t` (a decimal).
+    fn tpp_vs(&self, t: &str) -> std::cmp::Ordering {
+        self.tpp().cmp(&micros(t))
+    }
+
+    /// PD against `t`: TPP / area against t, i.e. TPP × 10⁶ against
+    /// t(millionths) × area. `None` without an area.
+    fn pd_vs(&self, t: &str) -> Option<std::cmp::Ordering> {
+        self.area.map(|a| (self.tpp() * M).cmp(&(micros(t) * a)))
+    }
+
+    /// ear-2023-10, spelled as 88 FR 73458 states it, ranges and all. A
+    /// missing area is the densest case.
+    fn class_2023(&self) -> Class {
+        let tpp_ge = |t| self.tpp_vs(t).is_ge();
+        let pd_ge = |t| self.pd_vs(t).is_none_or(|o| o.is_ge());
+        if !self.datacenter {
+            return if tpp_ge("4800") { A } else { BELOW };
+        }
+        let tpp_in = |lo, hi| tpp_ge(lo) && !tpp_ge(hi);
+        let pd_in = |lo, hi| pd_ge(lo) && !pd_ge(hi);
+        if tpp_ge("4800") || (tpp_ge("1600") && pd_ge("5.92")) {
+            A
+        } else if (tpp_in("2400", "4800") && pd_in("1.6", "5.92"))
+            || (tpp_ge("1600") && pd_in("3.2", "5.92"))
+        {
+            B
+        } else {
+            BELOW
+        }
+    }
+
+    /// ear-2022-10 (87 FR 62186); a missing interconnect meets 600 GB/s.
+    fn class_2022(&self) -> Class {
+        let ic_ok = self.interconnect.is_none_or(|ic| ic >= micros("600"));
+        if self.tpp_vs("4800").is_ge() && ic_ok {
+            A
+        } else {
+            BELOW
+        }
+    }
+
+    /// The chip with each figure read as a policy loader reads it: the
+    /// decimal text parsed into an `f64`.
+    fn spec(&self, name: &str) -> ChipSpec {
+        let f = |m: u128| decimal(m).parse::<f64>().unwrap();
+        ChipSpec {
+            name: name.into(),
+            vendor: "test".into(),
+            datacenter: self.datacenter,
+            dense_tops: self.tops.iter().map(|&(b, t)| (b, f(t))).collect(),
+            die_area_mm2: self.area.map(f),
+            interconnect_gbps: self.interconnect.map(f),
+        }
+    }
+
+    /// The chip as a `[[chips]]` table.
+    fn toml(&self, name: &str) -> String {
+        let tops: Vec<String> = self
+            .tops
+            .iter()
+            .map(|&(b, t)| format!("{b} = {}", decimal(t)))
+            .collect();
+        let mut s = format!(
+            "\n[[chips]]\nname = \"{name}\"\ndatacenter = {}\ndense_tops = {{ {} }}\n",
+            self.datacenter,
+            tops.join(", ")
+        );
+        if let Some(a) = self.area {
+            s += &format!("die_area_mm2 = {}\n", decimal(a));
+        }
+        if let Some(ic) = self.interconnect {
+            s += &format!("interconnect_gbps = {}\n", decimal(ic));
+        }
+        s
+    }
+}
+
+/// Chips exactly on, just above and just below each threshold, figures as
+/// a policy writes them. Columns: what | datacenter | dense TOPS by bit
+/// length | die area | interconnect | the figure and threshold the case is
+/// about, and where the figure stands (`at`, `above`, `below`) | class under
+/// ear-2023-10 | class under ear-2022-10. `-`: not given.
+const EXACT_CASES: &str = "
+# b.2, PD 3.2 with TPP in [1600, 2400): 212.6 x 8 = 1700.8 and 1700.8 / 531.5
+# = 3.2 exactly (3.1999999999999997 in f64).
+b.2 PD 3.2 (212.6 / 531.5)       | yes | 8=212.6                | 531.5       | 900        | pd 3.2 at        | 3A090.b         | below-threshold
+b.2 PD 3.2 (200.2 / 500.5)       | yes | 8=200.2                | 500.5       | 900        | pd 3.2 at        | 3A090.b         | below-threshold
+b.2 PD 3.2, TOPS up              | yes | 8=212.600001           | 531.5       | 900        | pd 3.2 above     | 3A090.b         | below-threshold
+b.2 PD 3.2, TOPS down            | yes | 8=212.599999           | 531.5       | 900        | pd 3.2 below     | below-threshold | below-threshold
+b.2 PD 3.2, area up              | yes | 8=212.6                | 531.500001  | 900        | pd 3.2 below     | below-threshold | below-threshold
+# a.2, PD 5.92 with TPP in [1600, 2400): 2054.24 / 347 = 5.92; just below
+# is b.2 (PD >= 3.2).
+a.2 PD 5.92 (256.78 / 347)       | yes | 8=256.78               | 347         | 900        | pd 5.92 at       | 3A090.a         | below-threshold
+a.2 PD 5.92, TOPS up             | yes | 8=256.780001           | 347         | 900        | pd 5.92 above    | 3A090.a         | below-threshold
+a.2 PD 5.92, TOPS down           | yes | 8=256.779999           | 347         | 900        | pd 5.92 below    | 3A090.b         | below-threshold
+# a.2, PD 5.92 with TPP in b.1's range: 4114.4 / 695 = 5.92; just below is
+# b.1.
+a.2 PD 5.92 (514.3 / 695)        | yes | 8=514.3                | 695         | 900        | pd 5.92 at       | 3A090.a         | below-threshold
+a.2 PD 5.92, TOPS down (b.1)     | yes | 8=514.299999           | 695         | 900        | pd 5.92 below    | 3A090.b         | below-threshold
+a.2 PD 5.92, area up (b.1)       | yes | 8=514.3                | 695.000001  | 900        | pd 5.92 below    | 3A090.b         | below-threshold
+# b.1, PD 1.6 with TPP in [2400, 4800): 2401.6 / 1501 = 1.6.
+b.1 PD 1.6 (300.2 / 1501)        | yes | 8=300.2                | 1501        | 900        | pd 1.6 at        | 3A090.b         | below-threshold
+b.1 PD 1.6, TOPS up              | yes | 8=300.200001           | 1501        | 900        | pd 1.6 above     | 3A090.b         | below-threshold
+b.1 PD 1.6, TOPS down            | yes | 8=300.199999           | 1501        | 900        | pd 1.6 below     | below-threshold | below-threshold
+b.1 PD 1.6, area up              | yes | 8=300.2                | 1501.000001 | 900        | pd 1.6 below     | below-threshold | below-threshold
+# a.1, TPP 4800 from the larger of two products; area 4000 keeps PD (1.2)
+# out of both b paragraphs.
+a.1 TPP 4800 (8 x 600)           | yes | 8=600.0 16=299.999999  | 4000        | 900        | tpp 4800 at      | 3A090.a         | 3A090.a
+a.1 TPP 4800 (16 x 300.000001)   | yes | 8=599.9 16=300.000001  | 4000        | 900        | tpp 4800 above   | 3A090.a         | 3A090.a
+a.1 TPP 4800 (8 x 599.999999)    | yes | 8=599.999999 16=299.99 | 4000        | 900        | tpp 4800 below   | below-threshold | below-threshold
+# Bit lengths that are not powers of two.
+a.1 TPP 4800 (6 x 800)           | yes | 6=800                  | 4000        | 900        | tpp 4800 at      | 3A090.a         | 3A090.a
+a.1 TPP 4800 (6 x 799.999999)    | yes | 6=799.999999           | 4000        | 900        | tpp 4800 below   | below-threshold | below-threshold
+a.1 TPP 4800 (125 x 38.4)        | yes | 125=38.4               | 4000        | 900        | tpp 4800 at      | 3A090.a         | 3A090.a
+a.1 TPP 4800 (125 x 38.399999)   | yes | 125=38.399999          | 4000        | 900        | tpp 4800 below   | below-threshold | below-threshold
+# b.1, TPP 2400 with PD 2 (area 1200), so b.2 cannot apply.
+b.1 TPP 2400 (8 x 300)           | yes | 8=300 16=149.999999    | 1200        | 900        | tpp 2400 at      | 3A090.b         | below-threshold
+b.1 TPP 2400 (16 x 150.000001)   | yes | 16=150.000001          | 1200        | 900        | tpp 2400 above   | 3A090.b         | below-threshold
+b.1 TPP 2400 (8 x 299.999999)    | yes | 8=299.999999           | 1200        | 900        | tpp 2400 below   | below-threshold | below-threshold
+b.1 TPP 2400 (125 x 19.2)        | yes | 125=19.2               | 1200        | 900        | tpp 2400 at      | 3A090.b         | below-threshold
+# b.1 up to TPP 4800 (area 2000, PD 2.4), a.1 from there.
+b.1 TPP 4800 (16 x 299.999999)   | yes | 16=299.999999          | 2000        | 900        | tpp 4800 below   | 3A090.b         | below-threshold
+b.1 TPP 4800 (16 x 300)          | yes | 16=300                 | 2000        | 900        | tpp 4800 at      | 3A090.a         | 3A090.a
+# TPP 1600: a.2 with area 250 (PD 6.4), b.2 with area 400 (PD 4).
+a.2 TPP 1600 (8 x 200)           | yes | 8=200 16=99.9          | 250         | 900        | tpp 1600 at      | 3A090.a         | below-threshold
+a.2 TPP 1600 (16 x 100.000001)   | yes | 16=100.000001          | 250         | 900        | tpp 1600 above   | 3A090.a         | below-threshold
+a.2 TPP 1600 (8 x 199.999999)    | yes | 8=199.999999           | 250         | 900        | tpp 1600 below   | below-threshold | below-threshold
+a.2 TPP 1600 (125 x 12.8)        | yes | 125=12.8               | 250         | 900        | tpp 1600 at      | 3A090.a         | below-threshold
+b.2 TPP 1600 (8 x 200)           | yes | 8=200                  | 400         | 900        | tpp 1600 at      | 3A090.b         | below-threshold
+b.2 TPP 1600 (8 x 199.999999)    | yes | 8=199.999999           | 400         | 900        | tpp 1600 below   | below-threshold | below-threshold
+# No die area: the densest case, so a.2 from TPP 1600.
+no area TPP 1600 (125 x 12.8)    | yes | 125=12.8               | -           | 900        | tpp 1600 at      | 3A090.a         | below-threshold
+no area TPP 1600 (125 x 12.799999) | yes | 125=12.799999        | -           | 900        | tpp 1600 below   | below-threshold | below-threshold
+# Note 2: a consumer part is 3A090.a from TPP 4800, whatever its PD.
+consumer TPP 4800 (8 x 600)      | no  | 8=600 16=299.9         | 250         | -          | tpp 4800 at      | 3A090.a         | 3A090.a
+consumer TPP 4800 (8 x 599.999999) | no | 8=599.999999         | 250         | -          | tpp 4800 below   | below-threshold | below-threshold
+consumer PD 3.2 (212.6 / 531.5)  | no  | 8=212.6                | 531.5       | -          | pd 3.2 at        | below-threshold | below-threshold
+# ear-2022-10: interconnect 600 GB/s, with TPP exactly 4800.
+2022 interconnect 600            | yes | 16=300                 | 4000        | 600        | ic 600 at        | 3A090.a         | 3A090.a
+2022 interconnect 600.000001     | yes | 16=300                 | 4000        | 600.000001 | ic 600 above     | 3A090.a         | 3A090.a
+2022 interconnect 599.999999     | yes | 16=300                 | 4000        | 599.999999 | ic 600 below     | 3A090.a         | below-threshold
+2022 TPP 4800 (6 x 799.999999)   | yes | 6=799.999999           | 4000        | 600.1      | tpp 4800 below   | below-threshold | below-threshold
+2022 TPP 4800 (125 x 38.4)       | yes | 125=38.4               | 4000        | 600        | tpp 4800 at      | 3A090.a         | 3A090.a
+2022 no interconnect             | yes | 125=38.4               | 4000        | -          | tpp 4800 at      | 3A090.a         | 3A090.a
+";
+
+struct ExactCase {
+    what: String,
+    chip: Exact,
+    /// `tpp`, `pd` or `ic`, and the threshold.
+    on: (String, String),
+    rel: Rel,
+    class_2023: Class,
+    class_2022: Class,
+}
+
+fn exact_cases() -> Vec<ExactCase> {
+    let figure = |s: &str| (s != "-").then(|| micros(s));
+    EXACT_CASES
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|line| {
+            let f: Vec<&str> = line.split('|').map(str::trim).collect();
+            assert_eq!(f.len(), 8, "{line}");
+            let tops = f[2]
+                .split_whitespace()
+                .map(|e| {
+                    let (bits, tops) = e.split_once('=').unwrap();
+                    (bits.parse().unwrap(), micros(tops))
+                })
+                .collect();
+            let on: Vec<&str> = f[5].split_whitespace().collect();
+            let rel = match on[2] {
+                "at" => Rel::At,
+                "above" => Rel::Above,
+                "below" => Rel::Below,
+                other => panic!("{other}"),
+            };
+            ExactCase {
+                what: f[0].to_owned(),
+                chip: Exact {
+                    datacenter: f[1] == "yes",
+                    tops,
+                    area: figure(f[3]),
+                    interconnect: figure(f[4]),
+                },
+                on: (on[0].to_owned(), on[1].to_owned()),
+                rel,
+                class_2023: f[6].parse().unwrap(),
+                class_2022: f[7].parse().unwrap(),
+            }
+        })
+        .collect()
+}
+
+impl ExactCase {
+    /// How the figure stands to the threshold, worked out exactly.
+    fn actual_rel(&self) -> Rel {
+        let (what, t) = (self.on.0.as_str(), self.on.1.as_str());
+        let o = match what {
+            "tpp" => self.chip.tpp_vs(t),
+            "pd" => self.chip.pd_vs(t).unwrap(),
+            "ic" => self.chip.interconnect.unwrap().cmp(&micros(t)),
+            other => panic!("{other}"),
+        };
+        match o {
+            std::cmp::Ordering::Less => Rel::Below,
+            std::cmp::Ordering::Equal => Rel::At,
+            std::cmp::Ordering::Greater => Rel::Above,
+        }
+    }
+}
+
+#[test]
+fn decimal_figures_at_and_around_their_thresholds() {
+    let cases = exact_cases();
+    for c in &cases {
+        // The table is right: the relation and both classes, exactly.
+        assert_eq!(c.actual_rel(), c.rel, "{}: {:?}", c.what, c.on);
+        assert_eq!(c.chip.class_2023(), c.class_2023, "{}: table", c.what);
+        assert_eq!(c.chip.class_2022(), c.class_2022, "{}: table", c.what);
+        let spec = c.chip.spec(&c.what);
+        assert_eq!(
+            Regime::EAR_2023_10.classify(&spec),
+            c.class_2023,
+            "{}",
+            c.what
+        );
+        assert_eq!(
+            Regime::EAR_2022_10.classify(&spec),
+            c.class_2022,
+            "{} (2022)",
+            c.what
+        );
+    }
+    // The same through a policy file, figures as written.
+    let mut text = String::from("[policy]\nname = \"t\"\ncountry_lists_as_of = \"2026-07-08\"\n");
+    for (i, c) in cases.iter().enumerate() {
+        text += &c.chip.toml(&format!("c{i}"));
+    }
+    let policy = Policy::from_toml(&text, "t.toml", None).unwrap();
+    let c2022 = policy.catalog().with_regime(Regime::EAR_2022_10);
+    for (i, c) in cases.iter().enumerate() {
+        let name = format!("c{i}");
+        let chip = policy.catalog().chip(&name).unwrap();
+        assert_eq!(chip.class(), c.class_2023, "{} (policy)", c.what);
+        assert_eq!(
+            c2022.chip(&name).unwrap().class(),
+            c.class_2022,
+            "{} (policy, 2022)",
+            c.what
+        );
+    }
+}
+
+#[test]
+fn pd_exactly_3_2_is_3a090b_and_shows_as_3_2() {
+    // 212.6 × 8 / 531.5 = 3.2: "3.2 or more" (3A090.b.2), not
+    // 3.1999999999999997.
+    let text = r#"
+[policy]
+name = "t"
+country_lists_as_of = "2026-07-08"
+
+[[chips]]
+name = "X"
+datacenter = true
+dense_tops = { 8 = 212.6 }
+die_area_mm2 = 531.5
+"#;
+    let policy = Policy::from_toml(text, "t.toml", None).unwrap();
+    let chip = policy.catalog().chip("X").unwrap();
+    assert_eq!(chip.class(), B);
+    assert_eq!(chip.tpp(), 1700.8);
+    assert_eq!(chip.performance_density(), Some(3.2));
+    assert_eq!(chip.spec().performance_density(), Some(3.2));
+}
+
+/// Figures of ≤ 6 decimals with TPP mostly between 1000 and 6000, often
+/// exactly on a threshold (TOPS for an exact TPP; TOPS and area for an exact
+/// PD), nudged by -1, 0 or +1 millionth.
+fn exact_chip() -> impl Strategy<Value = Exact> {
+    let bits = prop_oneof![
+        prop::sample::select(vec![4u32, 6, 8, 16, 32, 64, 125]),
+        1u32..=128,
+    ];
+    let tpp_t = prop::sample::select(vec![1600u128, 2400, 4800]);
+    let pd_t = prop::sample::select(vec![592u128, 320, 160]); // hundredths
+    let nudge = -1i128..=1;
+    // A TPP in millionths, and a share of a range in millionths.
+    let tpp = 1000 * M..=6000 * M;
+    let share = 0..M;
+    let area = 1u128..=2_000 * M;
+    let on_tpp = (tpp_t, bits.clone(), nudge.clone(), area.clone()).prop_map(|(t, b, n, area)| {
+        let tops = (t * M / u128::from(b)).saturating_add_signed(n).max(1);
+        (b, tops, area)
+    });
+    // TOPS = t × j, area = 100 × bits × j: PD exactly t / 100.
+    let on_pd = (pd_t.clone(), bits.clone(), nudge.clone(), share).prop_map(|(t, b, n, share)| {
+        let per_j = t * u128::from(b);
+        let (lo, hi) = (1000 * M / per_j + 1, 6000 * M / per_j);
+        let j = lo + share % (hi - lo + 1);
+        (
+            b,
+            (t * j).saturating_add_signed(n).max(1),
+            100 * u128::from(b) * j,
+        )
+    });
+    // Any TOPS, and the area that puts PD on the threshold when it divides.
+    let on_pd_area = (pd_t, bits.clone(), nudge.clone(), tpp.clone()).prop_map(|(t, b, n, tpp)| {
+        let tops = (tpp / u128::from(b)).max(1);
+        let area = (tops * u128::from(b) * 100 / t)
+            .saturating_add_signed(n)
+            .max(1);
+        (b, tops, area)
+    });
+    let anything = (bits.clone(), tpp, area)
+        .prop_map(|(b, tpp, area)| (b, (tpp / u128::from(b)).max(1), area));
+    let main = prop_oneof![on_tpp, on_pd, on_pd_area, anything];
+    let other = prop::option::of((bits, 1u128..=1_000 * M));
+    let interconnect = prop::option::of(prop_oneof![
+        nudge.prop_map(|n| (600 * M).saturating_add_signed(n)),
+        0u128..=2_000 * M,
+    ]);
+    let datacenter = prop::bool::weighted(0.8);
+    let has_area = prop::bool::weighted(0.9);
+    (main, other, datacenter, has_area, interconnect).prop_map(
+        |((b, tops, area), other, datacenter, has_area, interconnect)| Exact {
+            datacenter,
+            tops: std::iter::once((b, tops)).chain(other).collect(),
+            area: has_area.then_some(area),
+            interconnect,
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// The class equals the one worked out on exact rationals: never
+    /// weaker (a wrong allow), never stronger.
+    #[test]
+    fn class_matches_exact_arithmetic(chip in exact_chip()) {
+        let spec = chip.spec("p");
+        prop_assert_eq!(Regime::EAR_2023_10.classify(&spec), chip.class_2023(), "{:?}", chip);
+        prop_assert_eq!(Regime::EAR_2022_10.classify(&spec), chip.class_2022(), "{:?}", chip);
+    }
 }
 
 // ---------------------------------------------------------------------------
