@@ -376,6 +376,64 @@ mod tests {
         }
     }
 
+    /// A JSON document (no member twice: a `Map` holds each key once) up to
+    /// 12 levels deep, with short keys that need escaping now and then.
+    fn document() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            "[a-c]{0,3}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(12, 64, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map("[ab/~]{0,2}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Pointers to values in `doc`, some a step past them or into nothing.
+    fn pointers(doc: &Value, out: &mut Vec<String>, at: &str) {
+        out.push(at.to_owned());
+        out.push(format!("{at}/a"));
+        match doc {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    let token = k.replace('~', "~0").replace('/', "~1");
+                    pointers(v, out, &format!("{at}/{token}"));
+                }
+            }
+            Value::Array(a) => {
+                out.push(format!("{at}/0{}", a.len()));
+                for (i, v) in a.iter().enumerate() {
+                    pointers(v, out, &format!("{at}/{i}"));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn agrees_with_value_pointer_at_any_depth(
+            inner in document(),
+            wrap in 0usize..12,
+            picks in proptest::array::uniform2(proptest::prelude::any::<proptest::sample::Index>()),
+        ) {
+            // Under up to 12 more objects, so pointers run deep.
+            let doc = (0..wrap).fold(inner, |v, _| json!({ "d": v }));
+            let mut all = Vec::new();
+            pointers(&doc, &mut all, "");
+            let [a, b] = picks.map(|i| i.get(&all).as_str());
+            let bytes = serde_json::to_vec(&doc).unwrap();
+            let want = [doc.pointer(a).cloned(), doc.pointer(b).cloned()];
+            proptest::prop_assert_eq!(find(&bytes, [a, b]).unwrap(), want);
+        }
+    }
+
     #[test]
     fn rejects_bad_json_and_duplicate_targets() {
         let p = ["/instance_type", "/count"];
