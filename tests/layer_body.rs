@@ -1,5 +1,7 @@
 //! Provisioning bodies through the layer: routes with `*` segments and
-//! nested JSON pointers, duplicate members, and what the handler receives.
+//! nested, deep and overlapping JSON pointers, duplicate members (of the
+//! pointed-at values and of every object on the way to them), and what the
+//! handler receives.
 #![allow(clippy::unwrap_used)]
 
 use std::convert::Infallible;
@@ -24,6 +26,23 @@ method = "PUT"
 path = "/v2/projects/*/clusters"
 instance_type_pointer = "/spec/node~1type"
 count_pointer = "/spec/pools/0/size"
+
+[[http.provisioning_routes]]
+method = "POST"
+path = "/v1/instances"
+instance_type_pointer = "/spec/instance_type"
+
+[[http.provisioning_routes]]
+method = "POST"
+path = "/v1/deep"
+instance_type_pointer = "/a/b/c/d/e/f/g/h/i/j/type"
+count_pointer = "/a/b/c/d/e/f/g/h/i/j/n"
+
+[[http.provisioning_routes]]
+method = "POST"
+path = "/v1/orders"
+instance_type_pointer = "/order"
+count_pointer = "/order/n"
 "#;
     Policy::from_toml(&format!("{rules}{http}"), "body.toml", None).unwrap()
 }
@@ -34,6 +53,10 @@ struct Outcome {
 }
 
 async fn put(path: &str, country: &str, body: &'static str) -> Outcome {
+    send(http::Method::PUT, path, country, body).await
+}
+
+async fn send(method: http::Method, path: &str, country: &str, body: &'static str) -> Outcome {
     let svc = ServiceBuilder::new()
         .layer(ExportControlLayer::new(policy()))
         .service_fn(|req: Request<RequestBody<Full<Bytes>>>| async move {
@@ -47,7 +70,9 @@ async fn put(path: &str, country: &str, body: &'static str) -> Outcome {
             });
             Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(echo.to_string()))))
         });
-    let req = Request::put(path)
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
         .header("x-customer-country", country)
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from_static(body.as_bytes())))
@@ -116,6 +141,105 @@ async fn body_errors_on_the_route() {
         let res = put("/v2/projects/p/clusters", "US", body).await;
         assert_eq!(res.status, StatusCode::BAD_REQUEST, "{body}: {}", res.body);
         assert_eq!(res.body["reason"], *reason, "{body}");
+    }
+}
+
+#[tokio::test]
+async fn duplicate_objects_on_the_way_to_a_pointer_are_ambiguous() {
+    // The layer would judge one copy while a handler whose parser keeps the
+    // other provisions what it names, or nothing the layer saw.
+    let cases: &[(&str, &str)] = &[
+        (
+            "/v2/projects/p/clusters",
+            r#"{"spec":{"node/type":"m7i.large","pools":[{"size":1}]},"spec":{}}"#,
+        ),
+        (
+            "/v2/projects/p/clusters",
+            r#"{"spec":{},"spec":{"node/type":"p5.48xlarge","pools":[{"size":1}]}}"#,
+        ),
+        (
+            "/v2/projects/p/clusters",
+            r#"{"spec":{"node/type":"m7i.large","pools":[{"size":1}],"pools":[]}}"#,
+        ),
+        (
+            "/v1/instances",
+            r#"{"spec":{"instance_type":"m7i.large"},"spec":{"instance_type":"p5.48xlarge"}}"#,
+        ),
+        (
+            "/v1/instances",
+            r#"{"spec":{"instance_type":"m7i.large"},"spec":{"count":1}}"#,
+        ),
+        (
+            "/v1/instances",
+            r#"{"spec":{"instance_type":"m7i.large"},"count":1,"count":8}"#,
+        ),
+    ];
+    for (path, body) in cases {
+        let method = if path.starts_with("/v2") {
+            "PUT"
+        } else {
+            "POST"
+        };
+        let res = send(method.parse().unwrap(), path, "US", body).await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{body}: {}", res.body);
+        assert_eq!(res.body["reason"], "ambiguous_instance_type", "{body}");
+    }
+    // Duplicates off the way stay the handler's business.
+    let body = r#"{"spec":{"instance_type":"m7i.large","x":1,"x":2},"y":1,"y":2}"#;
+    let res = send(http::Method::POST, "/v1/instances", "US", body).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert_eq!(res.body["instance_type"], "m7i.large");
+}
+
+const DEEP: &str =
+    r#"{"a":{"b":{"c":{"d":{"e":{"f":{"g":{"h":{"i":{"j":{"type":"p5.48xlarge","n":2}}}}}}}}}}}"#;
+
+#[tokio::test]
+async fn deep_pointers_find_duplicates_too() {
+    let res = send(http::Method::POST, "/v1/deep", "US", DEEP).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert_eq!(res.body["instance_type"], "p5.48xlarge");
+    assert_eq!(res.body["count"], 2);
+
+    let cases = [
+        DEEP.replace(
+            r#""type":"p5.48xlarge""#,
+            r#""type":"m7i.large","type":"p5.48xlarge""#,
+        ),
+        DEEP.replace(r#""n":2"#, r#""n":2,"n":64"#),
+        DEEP.replace(r#"{"j":"#, r#"{"j":{},"j":"#),
+        DEEP.replace(r#"{"b":"#, r#"{"b":{"c":1},"b":"#),
+    ];
+    for body in cases {
+        let body: &'static str = Box::leak(body.into_boxed_str());
+        let res = send(http::Method::POST, "/v1/deep", "US", body).await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{body}: {}", res.body);
+        assert_eq!(res.body["reason"], "ambiguous_instance_type", "{body}");
+    }
+}
+
+#[tokio::test]
+async fn a_pointer_inside_the_other_finds_duplicates_inside_it() {
+    let res = send(
+        http::Method::POST,
+        "/v1/orders",
+        "US",
+        r#"{"order":"p5.48xlarge"}"#,
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert_eq!(res.body["instance_type"], "p5.48xlarge");
+    assert_eq!(res.body["count"], 1);
+
+    let cases = [
+        r#"{"order":{"n":1,"n":2}}"#,
+        r#"{"order":{"x":{"y":1,"y":2},"n":1}}"#,
+        r#"{"order":"p5.48xlarge","order":"m7i.large"}"#,
+    ];
+    for body in cases {
+        let res = send(http::Method::POST, "/v1/orders", "US", body).await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{body}: {}", res.body);
+        assert_eq!(res.body["reason"], "ambiguous_instance_type", "{body}");
     }
 }
 

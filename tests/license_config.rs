@@ -439,3 +439,156 @@ fn toml_files() {
         .to_string();
     assert!(message.contains("absent.toml"), "{message}");
 }
+
+/// The fixture `rs256-a` JWK, to be altered.
+fn rs_jwk() -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(&jwks(&[("a-rs", "rs256-a.pub.pem")])).unwrap();
+    v["keys"][0].clone()
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn unb64(text: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .unwrap()
+}
+
+/// The DER body of a fixture PEM file.
+fn pem_der(file: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    let text = std::fs::read_to_string(data(file)).unwrap();
+    let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .unwrap()
+}
+
+#[test]
+fn short_rsa_keys_fail_the_load() {
+    let dir = scratch("config_rsa_short");
+    // SPKI (`BEGIN PUBLIC KEY`) and PKCS#1 (`BEGIN RSA PUBLIC KEY`).
+    for file in ["rs1024-x.pub.pem", "rs1024-x.pkcs1.pem"] {
+        let mut b = issuer(ISSUER_B);
+        b.pem_keys = vec![pem_key("weak", &data(file), "RS256")];
+        let error = expect_error(&dir, &config_with(b), file, "1024 bits");
+        assert!(
+            matches!(&error, LicenseConfigError::RsaKeyTooShort { kid, bits: 1024, .. } if kid == "weak"),
+            "{error}"
+        );
+        let message = error.to_string();
+        assert!(message.contains("kid `weak`"), "{message}");
+        assert!(message.contains("at least 2048"), "{message}");
+    }
+
+    // In a JWKS: the 1024-bit key (by hand: jwt-simple will not export
+    // it), and a 2048-bit key's modulus cut short.
+    let der = pem_der("rs1024-x.pkcs1.pem");
+    let weak = <rsa::pkcs1::RsaPublicKey as rsa::pkcs1::der::Decode>::from_der(&der).unwrap();
+    let weak = json!({ "keys": [{
+        "kty": "RSA", "kid": "weak", "alg": "RS256", "use": "sig",
+        "n": b64(weak.modulus.as_bytes()), "e": b64(weak.public_exponent.as_bytes()),
+    }] });
+    let mut cut = rs_jwk();
+    let n = unb64(cut["n"].as_str().unwrap());
+    cut["n"] = json!(b64(&n[128..]));
+    let cases = [
+        (weak.to_string(), "kid `weak`", "1024 bits"),
+        (
+            json!({ "keys": [cut] }).to_string(),
+            "kid `a-rs`",
+            "1024 bits",
+        ),
+    ];
+    for (i, (jwks, kid, detail)) in cases.into_iter().enumerate() {
+        let (dir, config) = with_jwks(&format!("jwks_rsa_short_{i}"), &jwks);
+        let error = expect_error(&dir, &config, "keys.jwks.json", detail);
+        assert!(matches!(
+            error,
+            LicenseConfigError::RsaKeyTooShort { bits: 1024, .. }
+        ));
+        let message = error.to_string();
+        assert!(message.contains(kid), "{message}");
+    }
+}
+
+#[test]
+fn rsa_keys_the_verifier_cannot_use_fail_the_load() {
+    let n = unb64(rs_jwk()["n"].as_str().unwrap());
+    let with = |n: &[u8], e: &[u8]| {
+        let mut jwk = rs_jwk();
+        jwk["n"] = json!(b64(n));
+        jwk["e"] = json!(b64(e));
+        json!({ "keys": [jwk] }).to_string()
+    };
+    // 8192 bits, odd: larger than the backend verifies.
+    let huge = [n.as_slice(), &n, &n, &n].concat();
+    let mut even = n.clone();
+    *even.last_mut().unwrap() &= 0xfe;
+    let cases = [
+        ("too large", with(&huge, &[1, 0, 1]), "4096"),
+        ("exponent 1", with(&n, &[1]), "exponent"),
+        ("even exponent", with(&n, &[1, 0, 0]), "exponent"),
+        ("exponent over 2^33", with(&n, &[3, 0, 0, 0, 1]), "exponent"),
+        ("even modulus", with(&even, &[1, 0, 1]), "modulus"),
+    ];
+    for (name, jwks, detail) in cases {
+        let (dir, config) = with_jwks(&format!("jwks_rsa_{}", name.replace(' ', "_")), &jwks);
+        let error = Checker::from_config(&config, &dir).map(|_| ());
+        let message = error.unwrap_err().to_string();
+        assert!(message.contains("keys.jwks.json"), "{name}: `{message}`");
+        assert!(message.contains("kid `a-rs`"), "{name}: `{message}`");
+        assert!(
+            message.contains(detail),
+            "{name}: `{message}` does not say `{detail}`"
+        );
+    }
+
+    // A PEM public key whose body is not an RSA key.
+    let dir = scratch("config_rsa_pem");
+    let der = pem_der("rs256-a.pub.pem");
+    // Inside the BIT STRING, which the PEM decoder does not look into, the
+    // exponent's INTEGER tag (five bytes from the end) becomes NULL's.
+    let mut broken = der.clone();
+    let len = broken.len();
+    broken[len - 5] = 0x05;
+    let pem = format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &broken)
+    );
+    std::fs::write(dir.join("broken.pem"), pem).unwrap();
+    let mut b = issuer(ISSUER_B);
+    b.pem_keys = vec![pem_key("k1", Path::new("broken.pem"), "RS256")];
+    let error = expect_error(&dir, &config_with(b), "broken.pem", "RSA");
+    assert!(error.to_string().contains("kid `k1`"), "{error}");
+}
+
+#[test]
+fn rsa_keys_of_2048_to_4096_bits_load_and_verify() {
+    let dir = scratch("config_rsa_ok");
+    std::fs::write(
+        dir.join("rs.jwks.json"),
+        jwks(&[("j2048", "rs256-a.pub.pem"), ("j4096", "rs4096-a.pub.pem")]),
+    )
+    .unwrap();
+    let mut a = issuer(ISSUER_A);
+    a.jwks_file = Some("rs.jwks.json".into());
+    a.pem_keys = vec![
+        pem_key("p2048", &data("rs256-a.pub.pem"), "RS256"),
+        pem_key("p4096", &data("rs4096-a.pub.pem"), "RS256"),
+    ];
+    let verifier = Checker::from_config(&config_with(a), &dir).unwrap();
+    for (kid, file) in [
+        ("j2048", "rs256-a.key.pem"),
+        ("p2048", "rs256-a.key.pem"),
+        ("j4096", "rs4096-a.key.pem"),
+        ("p4096", "rs4096-a.key.pem"),
+    ] {
+        let token = Signer::new(jsonwebtoken::Algorithm::RS256, kid, file).sign(&claims(ISSUER_A));
+        verifier.verify(&token, now()).unwrap();
+    }
+}

@@ -60,6 +60,20 @@ pub enum LicenseConfigError {
         /// The configured algorithm string.
         algorithm: String,
     },
+    /// An RSA key (from a PEM file or a JWKS) with a modulus shorter than
+    /// 2048 bits.
+    #[error(
+        "RSA key (kid `{kid}`) in `{}` is {bits} bits; at least 2048 are required",
+        path.display()
+    )]
+    RsaKeyTooShort {
+        /// The PEM or JWKS file.
+        path: PathBuf,
+        /// The key id (as configured for a PEM key, from the JWK in a JWKS).
+        kid: String,
+        /// The modulus length in bits.
+        bits: usize,
+    },
     /// An HS256 secret file is unusable (too short).
     #[error("HS256 secret `{}`: {detail}", path.display())]
     Hs256Secret {

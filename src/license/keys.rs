@@ -9,6 +9,7 @@
 //!
 //! Every key is parsed and checked at load time, so a bad key fails
 //! construction with the file named instead of failing each token later.
+//! RSA keys must have 2048 to 4096 bits (the backend verifies no larger).
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -19,7 +20,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::Verifier as _;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
-use jsonwebtoken::{Algorithm, DecodingKey};
+use jsonwebtoken::{Algorithm, DecodingKey, DecodingKeyKind};
+use rsa::BigUint;
+use rsa::pkcs1::der::Decode as _;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -28,6 +31,27 @@ use super::error::LicenseConfigError;
 
 /// Shortest HS256 secret accepted: the hash output size (RFC 7518 §3.2).
 const MIN_HS256_SECRET: usize = 32;
+
+/// Shortest RSA modulus accepted, in bits (RFC 7518 §3.3; NIST SP 800-131A).
+const MIN_RSA_BITS: usize = 2048;
+
+/// Why a key cannot be trusted: a reason, or an RSA modulus too short.
+enum KeyError {
+    Invalid(String),
+    RsaTooShort { bits: usize },
+}
+
+impl From<String> for KeyError {
+    fn from(detail: String) -> Self {
+        Self::Invalid(detail)
+    }
+}
+
+impl From<&str> for KeyError {
+    fn from(detail: &str) -> Self {
+        Self::Invalid(detail.to_owned())
+    }
+}
 
 /// A trusted issuer: its `iss` value and the keys its tokens may name.
 pub(crate) struct Issuer {
@@ -270,7 +294,9 @@ fn load_jwks(path: &Path) -> Result<Vec<TrustedKey>, LicenseConfigError> {
         serde_json::from_slice(&bytes).map_err(|e| malformed(e.to_string()))?;
     let mut keys = Vec::with_capacity(document.keys.len());
     for (index, value) in document.keys.into_iter().enumerate() {
-        let label = match value.get("kid").and_then(serde_json::Value::as_str) {
+        let kid = value.get("kid").and_then(serde_json::Value::as_str);
+        let kid = kid.map(str::to_owned);
+        let label = match &kid {
             Some(kid) => format!("key #{index} (kid `{kid}`)"),
             None => format!("key #{index}"),
         };
@@ -280,7 +306,14 @@ fn load_jwks(path: &Path) -> Result<Vec<TrustedKey>, LicenseConfigError> {
                 keys.push(TrustedKey::new(kid, alg, path.to_owned(), material, &bytes));
             }
             Ok(None) => {}
-            Err(detail) => return Err(malformed(format!("{label}: {detail}"))),
+            Err(KeyError::Invalid(detail)) => return Err(malformed(format!("{label}: {detail}"))),
+            Err(KeyError::RsaTooShort { bits }) => {
+                return Err(LicenseConfigError::RsaKeyTooShort {
+                    path: path.to_owned(),
+                    kid: kid.unwrap_or_default(),
+                    bits,
+                });
+            }
         }
     }
     Ok(keys)
@@ -288,7 +321,7 @@ fn load_jwks(path: &Path) -> Result<Vec<TrustedKey>, LicenseConfigError> {
 
 /// A JWK's key id, algorithm and key; `None` for encryption keys, which a
 /// JWKS may carry alongside signing keys.
-fn jwk_key(value: serde_json::Value) -> Result<Option<(String, Algorithm, KeyMaterial)>, String> {
+fn jwk_key(value: serde_json::Value) -> Result<Option<(String, Algorithm, KeyMaterial)>, KeyError> {
     let object = value.as_object().ok_or("not a JSON object")?;
     if object.get("use").and_then(serde_json::Value::as_str) == Some("enc") {
         return Ok(None);
@@ -303,7 +336,7 @@ fn jwk_key(value: serde_json::Value) -> Result<Option<(String, Algorithm, KeyMat
                 "symmetric (`oct`) keys are not accepted in a JWKS; use hs256_secret_file".into(),
             );
         }
-        Some(other) => return Err(format!("unsupported key type `{other}`")),
+        Some(other) => return Err(format!("unsupported key type `{other}`").into()),
         None => return Err("no `kty`".into()),
     }
     let jwk: Jwk = serde_json::from_value(value).map_err(|e| e.to_string())?;
@@ -313,7 +346,7 @@ fn jwk_key(value: serde_json::Value) -> Result<Option<(String, Algorithm, KeyMat
         .clone()
         .ok_or("no `kid` (tokens select their key by kid)")?;
     if let Some(PublicKeyUse::Other(other)) = &jwk.common.public_key_use {
-        return Err(format!("`use` is `{other}`, not `sig`"));
+        return Err(format!("`use` is `{other}`, not `sig`").into());
     }
     let (alg, material) = match &jwk.algorithm {
         AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => {
@@ -331,13 +364,13 @@ fn jwk_key(value: serde_json::Value) -> Result<Option<(String, Algorithm, KeyMat
         }
         AlgorithmParameters::RSA(p) => {
             let key = DecodingKey::from_rsa_components(&p.n, &p.e).map_err(|e| e.to_string())?;
-            (Algorithm::RS256, KeyMaterial::Jwt(key))
+            (Algorithm::RS256, rs256(key)?)
         }
         AlgorithmParameters::OctetKeyPair(p) => {
-            return Err(format!("unsupported OKP curve {:?}", p.curve));
+            return Err(format!("unsupported OKP curve {:?}", p.curve).into());
         }
         AlgorithmParameters::EllipticCurve(p) => {
-            return Err(format!("unsupported EC curve {:?}", p.curve));
+            return Err(format!("unsupported EC curve {:?}", p.curve).into());
         }
         AlgorithmParameters::OctetKey(_) => return Err("symmetric keys are not accepted".into()),
     };
@@ -349,9 +382,9 @@ fn jwk_key(value: serde_json::Value) -> Result<Option<(String, Algorithm, KeyMat
                 | (KeyAlgorithm::RS256, Algorithm::RS256)
         );
         if !matches {
-            return Err(format!(
-                "`alg` is `{declared}`, but the key is usable only with {alg:?}"
-            ));
+            return Err(
+                format!("`alg` is `{declared}`, but the key is usable only with {alg:?}").into(),
+            );
         }
     }
     Ok(Some((kid, alg, material)))
@@ -392,7 +425,17 @@ fn load_pem(config: &PemKeyConfig, base: &Path) -> Result<TrustedKey, LicenseCon
         Algorithm::ES256 => {
             es256(DecodingKey::from_ec_pem(&pem).map_err(expected)?).map_err(malformed)?
         }
-        _ => KeyMaterial::Jwt(DecodingKey::from_rsa_pem(&pem).map_err(expected)?),
+        _ => match rs256(DecodingKey::from_rsa_pem(&pem).map_err(expected)?) {
+            Ok(material) => material,
+            Err(KeyError::Invalid(detail)) => return Err(malformed(detail)),
+            Err(KeyError::RsaTooShort { bits }) => {
+                return Err(LicenseConfigError::RsaKeyTooShort {
+                    path,
+                    kid: config.kid.clone(),
+                    bits,
+                });
+            }
+        },
     };
     Ok(TrustedKey::new(
         config.kid.clone(),
@@ -459,5 +502,35 @@ fn es256(key: DecodingKey) -> Result<KeyMaterial, String> {
     // bad point (or a key on another curve) fails here.
     jsonwebtoken::crypto::verify("", b"", &key, Algorithm::ES256)
         .map_err(|_| "not a valid P-256 public key".to_owned())?;
+    Ok(KeyMaterial::Jwt(key))
+}
+
+fn rs256(key: DecodingKey) -> Result<KeyMaterial, KeyError> {
+    // jsonwebtoken parses an RSA key (with the `rsa` crate) on every
+    // verification and counts one it cannot use as a bad signature: parse it
+    // here the same way, so that a bad or short key fails the load.
+    let (n, e) = match key.kind() {
+        DecodingKeyKind::SecretOrDer(der) => {
+            let k = rsa::pkcs1::RsaPublicKey::from_der(der)
+                .map_err(|e| format!("not an RSA public key ({e})"))?;
+            let n = BigUint::from_bytes_be(k.modulus.as_bytes());
+            (n, BigUint::from_bytes_be(k.public_exponent.as_bytes()))
+        }
+        DecodingKeyKind::RsaModulusExponent { n, e } => {
+            (BigUint::from_bytes_be(n), BigUint::from_bytes_be(e))
+        }
+    };
+    let bits = n.bits();
+    if bits < MIN_RSA_BITS {
+        return Err(KeyError::RsaTooShort { bits });
+    }
+    // What the verifier checks: an odd modulus of at most 4096 bits, an odd
+    // exponent from 3 to 2^33 - 1, below the modulus.
+    rsa::RsaPublicKey::new(n, e).map_err(|e| {
+        format!(
+            "not a usable RSA public key: {e} (the verifier takes moduli of {MIN_RSA_BITS} to {} bits and odd exponents from 3 to 2^33 - 1)",
+            rsa::RsaPublicKey::MAX_SIZE
+        )
+    })?;
     Ok(KeyMaterial::Jwt(key))
 }
