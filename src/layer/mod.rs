@@ -21,7 +21,7 @@
 //! header the client sent is removed first. A denied request is answered
 //! with 451 and an `application/problem+json` body, or for gRPC a
 //! trailers-only answer (`grpc-status` 7 or 3), and the typed [`Denial`] is
-//! put into the response extensions. [`ExportControlLayer::deny_with`]
+//! put into the response extensions. [`ExportControlLayer::with_denial_response`]
 //! replaces the response. In report-only mode would-be denials are passed
 //! on, tagged `report-only-deny`, and logged as "would deny".
 //!
