@@ -17,6 +17,8 @@ pin_project! {
     enum Kind<B> {
         Passed { #[pin] body: B },
         Held { data: Option<Bytes>, trailers: Option<HeaderMap> },
+        // Bytes read from the body, then the rest of it.
+        Prefixed { data: Option<Bytes>, body: Pin<Box<B>> },
     }
 }
 
@@ -45,6 +47,10 @@ impl<B: Body<Data = Bytes>> Body for Kind<B> {
                     .or_else(|| trailers.take().map(Frame::trailers))
                     .map(Ok),
             ),
+            KindProj::Prefixed { data, body } => match data.take() {
+                Some(bytes) => Poll::Ready(Some(Ok(Frame::data(bytes)))),
+                None => body.as_mut().poll_frame(cx),
+            },
         }
     }
 
@@ -52,6 +58,7 @@ impl<B: Body<Data = Bytes>> Body for Kind<B> {
         match self {
             Kind::Passed { body } => body.is_end_stream(),
             Kind::Held { data, trailers } => data.is_none() && trailers.is_none(),
+            Kind::Prefixed { data, body } => data.is_none() && body.is_end_stream(),
         }
     }
 
@@ -60,6 +67,16 @@ impl<B: Body<Data = Bytes>> Body for Kind<B> {
             Kind::Passed { body } => body.size_hint(),
             Kind::Held { data, .. } => {
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
+            }
+            Kind::Prefixed { data, body } => {
+                let read = data.as_ref().map_or(0, |d| d.len() as u64);
+                let rest = body.size_hint();
+                let mut hint = SizeHint::new();
+                hint.set_lower(rest.lower().saturating_add(read));
+                if let Some(upper) = rest.upper() {
+                    hint.set_upper(upper.saturating_add(read));
+                }
+                hint
             }
         }
     }
@@ -122,6 +139,16 @@ impl<B> RequestBody<B> {
     pub(crate) fn buffered(data: Bytes, trailers: Option<HeaderMap>) -> Self {
         Self {
             kind: Kind::held(data, trailers),
+        }
+    }
+
+    /// The bytes read from the start of a body, then the rest of it.
+    pub(crate) fn prefixed(data: Bytes, body: Pin<Box<B>>) -> Self {
+        Self {
+            kind: Kind::Prefixed {
+                data: (!data.is_empty()).then_some(data),
+                body,
+            },
         }
     }
 }

@@ -9,6 +9,7 @@ use tower_layer::Layer;
 
 use super::ExportControl;
 use super::denial::{DefaultDenial, MakeDenialResponse};
+use super::grpc::ExtractInstance;
 use super::tags::TagValues;
 use crate::audit::AuditSink;
 use crate::{Gate, Policy};
@@ -19,6 +20,7 @@ pub(crate) struct Shared {
     pub(crate) make_denial: Arc<dyn MakeDenialResponse>,
     pub(crate) clock: fn() -> SystemTime,
     pub(crate) audit: Option<Arc<dyn AuditSink>>,
+    pub(crate) extract_instance: Option<Arc<dyn ExtractInstance>>,
     /// Tag header values of the policy last seen, remade when it changes.
     tag_values: ArcSwapOption<TagValues>,
 }
@@ -30,6 +32,7 @@ impl Shared {
             make_denial: Arc::new(DefaultDenial),
             clock: SystemTime::now,
             audit: None,
+            extract_instance: None,
             tag_values: ArcSwapOption::empty(),
         }
     }
@@ -54,6 +57,7 @@ impl Clone for Shared {
             make_denial: Arc::clone(&self.make_denial),
             clock: self.clock,
             audit: self.audit.clone(),
+            extract_instance: self.extract_instance.clone(),
             tag_values: ArcSwapOption::new(self.tag_values.load_full()),
         }
     }
@@ -106,6 +110,16 @@ impl ExportControlLayer {
     #[must_use]
     pub fn with_audit(mut self, sink: impl AuditSink) -> Self {
         Arc::make_mut(&mut self.shared).audit = Some(Arc::new(sink));
+        self
+    }
+
+    /// Reads the instance type and count from the first message of gRPC
+    /// provisioning calls (routes with `body = "grpc"`). Without one, such
+    /// calls must name the instance type in metadata, and the handler must
+    /// provision only what [`ExportTags`](super::ExportTags) names.
+    #[must_use]
+    pub fn with_instance_extractor(mut self, extract: impl ExtractInstance) -> Self {
+        Arc::make_mut(&mut self.shared).extract_instance = Some(Arc::new(extract));
         self
     }
 

@@ -72,6 +72,7 @@ mod client_ip;
 mod decision;
 mod denial;
 mod future;
+mod grpc;
 mod read;
 mod service;
 mod tags;
@@ -81,6 +82,7 @@ pub use builder::ExportControlLayer;
 pub use client_ip::ClientAddr;
 pub use denial::{Denial, MakeDenialResponse};
 pub use future::ResponseFuture;
+pub use grpc::{BoxError, ExtractInstance, RequestedInstances};
 pub use service::ExportControl;
 pub use tags::{
     ExportTags, TAG_ACCELERATOR_CLASS, TAG_COUNTRY, TAG_COUNTRY_GROUPS, TAG_DECISION,

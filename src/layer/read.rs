@@ -69,7 +69,7 @@ fn country(v: Option<&HeaderValue>) -> Result<Option<CountryCode>, ReasonCode> {
 }
 
 /// 1–128 visible ASCII characters.
-fn visible_ascii(bytes: &[u8]) -> bool {
+pub(crate) fn visible_ascii(bytes: &[u8]) -> bool {
     (1..=128).contains(&bytes.len()) && bytes.iter().all(|b| (0x21..=0x7e).contains(b))
 }
 

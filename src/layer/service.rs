@@ -1,5 +1,6 @@
 //! The middleware service.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -15,7 +16,13 @@ use super::builder::Shared;
 use super::client_ip::{client_ip, peer_addr};
 use super::decision::{Denied, InFlight};
 use super::future::ResponseFuture;
-use super::read::{BodyFacts, HeaderFacts, merge, read_body, read_headers, strip_forgeries};
+use super::grpc::{RequestedInstances, read_first_message};
+use super::read::{
+    BodyFacts, HeaderFacts, MAX_COUNT, merge, read_body, read_headers, strip_forgeries,
+    visible_ascii,
+};
+use crate::Policy;
+use crate::policy::{ProvisioningRoute, RouteBody};
 use crate::{Gate, ReasonCode};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -104,29 +111,17 @@ where
         let future = async move {
             let mut r = InFlight::new(&shared, policy);
             r.client = client;
-            let limit = r.policy.http().body_limit_bytes;
-            let (bytes, trailers) = match Limited::new(body, limit).collect().await {
-                // Trailers travel on with the bytes, as on a streamed body.
-                Ok(collected) => {
-                    let trailers = collected.trailers().cloned();
-                    (collected.to_bytes(), trailers)
-                }
-                Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-                    let reason = ReasonCode::BodyTooLarge;
-                    return Err(r.reject(reason, TOO_LARGE, Some(&facts), &parts));
-                }
-                Err(_) => {
-                    let detail = "The request body could not be read.";
-                    return Err(r.reject(ReasonCode::InvalidBody, detail, Some(&facts), &parts));
-                }
-            };
             let route = r.policy.http().provisioning_routes.get(route);
-            let body_facts = match route.map(|route| read_body(&bytes, route)) {
-                Some(Ok(b)) => b,
-                Some(Err(reason)) => {
-                    return Err(r.reject(reason, body_problem(reason), Some(&facts), &parts));
+            let kind = route.map_or(RouteBody::Json, |route| route.body);
+            let read = match kind {
+                RouteBody::Grpc => read_grpc(&shared, body, &r.policy, &parts).await,
+                _ => read_json(body, &r.policy, route).await,
+            };
+            let (body, body_facts) = match read {
+                Ok(read) => read,
+                Err((reason, detail)) => {
+                    return Err(r.reject(reason, &detail, Some(&facts), &parts));
                 }
-                None => BodyFacts::default(),
             };
             if let Err(reason) = merge(&mut facts, body_facts, true) {
                 return Err(r.reject(reason, body_problem(reason), Some(&facts), &parts));
@@ -135,14 +130,115 @@ where
             if let Err(e) = std::future::poll_fn(|cx| inner.poll_ready(cx)).await {
                 return Ok(Err(e));
             }
-            let req = Request::from_parts(parts, RequestBody::buffered(bytes, trailers));
-            Ok(inner.call(req).await)
+            Ok(inner.call(Request::from_parts(parts, body)).await)
         };
         ResponseFuture::reading(Box::pin(future))
     }
 }
 
 const TOO_LARGE: &str = "The request body is over the provisioning body limit.";
+
+/// Why a provisioning body was refused: the reason and a sentence.
+type Refusal = (ReasonCode, Cow<'static, str>);
+
+/// Reads a JSON provisioning body whole (up to the limit) and finds what it
+/// names at the route's pointers.
+async fn read_json<B>(
+    body: B,
+    policy: &Policy,
+    route: Option<&ProvisioningRoute>,
+) -> Result<(RequestBody<B>, BodyFacts), Refusal>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let limit = policy.http().body_limit_bytes;
+    let (bytes, trailers) = match Limited::new(body, limit).collect().await {
+        // Trailers travel on with the bytes, as on a streamed body.
+        Ok(collected) => {
+            let trailers = collected.trailers().cloned();
+            (collected.to_bytes(), trailers)
+        }
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            return Err((ReasonCode::BodyTooLarge, TOO_LARGE.into()));
+        }
+        Err(_) => {
+            let detail = "The request body could not be read.";
+            return Err((ReasonCode::InvalidBody, detail.into()));
+        }
+    };
+    let body_facts = match route.map(|route| read_body(&bytes, route)) {
+        Some(Ok(b)) => b,
+        Some(Err(reason)) => return Err((reason, body_problem(reason).into())),
+        None => BodyFacts::default(),
+    };
+    Ok((RequestBody::buffered(bytes, trailers), body_facts))
+}
+
+/// Reads a gRPC call up to the end of its first message and has the
+/// layer's extractor read it; the rest of the call streams on.
+async fn read_grpc<B>(
+    shared: &Shared,
+    body: B,
+    policy: &Policy,
+    parts: &Parts,
+) -> Result<(RequestBody<B>, BodyFacts), Refusal>
+where
+    B: Body<Data = Bytes>,
+{
+    let mut body = Box::pin(body);
+    let limit = policy.http().body_limit_bytes;
+    let first = read_first_message(&mut body, limit)
+        .await
+        .map_err(|(reason, detail)| (reason, Cow::Borrowed(detail)))?;
+    let requested = match (first.message(), &shared.extract_instance) {
+        (Some(message), Some(extract)) => {
+            extract.extract(parts.uri.path(), message).map_err(|e| {
+                let detail = format!(
+                    "The first gRPC message could not be decoded: {}",
+                    printable(&e.to_string())
+                );
+                (ReasonCode::InvalidBody, Cow::Owned(detail))
+            })?
+        }
+        // Without an extractor, or a message, the header must say.
+        _ => RequestedInstances::unnamed(),
+    };
+    let body_facts =
+        body_facts(requested).map_err(|reason| (reason, body_problem(reason).into()))?;
+    let body = match first.ended {
+        Some(trailers) => RequestBody::buffered(first.read, trailers),
+        None => RequestBody::prefixed(first.read, body),
+    };
+    Ok((body, body_facts))
+}
+
+/// An extractor's answer, checked as a JSON body's would be.
+fn body_facts(requested: RequestedInstances) -> Result<BodyFacts, ReasonCode> {
+    let (instance_type, count) = requested.into_parts();
+    if instance_type
+        .as_deref()
+        .is_some_and(|t| !visible_ascii(t.as_bytes()))
+    {
+        return Err(ReasonCode::InstanceTypeMissing);
+    }
+    if count.is_some_and(|n| !(1..=MAX_COUNT).contains(&n)) {
+        return Err(ReasonCode::InvalidCount);
+    }
+    Ok(BodyFacts {
+        instance_type,
+        count,
+    })
+}
+
+/// Keeps a message on one line and short: it reaches logs.
+fn printable(message: &str) -> String {
+    message
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(200)
+        .collect()
+}
 
 /// Reads the headers and the client IP, removes client `x-export-*`
 /// headers, and finds the provisioning route; rejects bad input.
@@ -171,23 +267,31 @@ fn prepare(
         .provisioning_routes
         .iter()
         .position(|route| route.matches(&parts.method, parts.uri.path()));
-    match route {
-        None => {
-            if let Err(reason) = merge(&mut facts, BodyFacts::default(), false) {
-                return Err(r.reject(reason, header_problem(reason), Some(&facts), parts));
-            }
+    let body = route
+        .and_then(|i| http.provisioning_routes.get(i))
+        .map(|route| route.body);
+    if matches!(body, None | Some(RouteBody::None)) {
+        // Off the provisioning routes, or on one whose body is not read:
+        // decided on the headers alone.
+        if let Err(reason) = merge(&mut facts, BodyFacts::default(), body.is_some()) {
+            let detail = match body {
+                Some(_) => body_problem(reason),
+                None => header_problem(reason),
+            };
+            return Err(r.reject(reason, detail, Some(&facts), parts));
         }
-        Some(_) => {
-            let declared_len = parts
-                .headers
-                .get(header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok());
-            let limit = u64::try_from(http.body_limit_bytes).unwrap_or(u64::MAX);
-            if declared_len.is_some_and(|n| n > limit) {
-                let reason = ReasonCode::BodyTooLarge;
-                return Err(r.reject(reason, TOO_LARGE, Some(&facts), parts));
-            }
+        return Ok((facts, None));
+    }
+    if body == Some(RouteBody::Json) {
+        let declared_len = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let limit = u64::try_from(http.body_limit_bytes).unwrap_or(u64::MAX);
+        if declared_len.is_some_and(|n| n > limit) {
+            let reason = ReasonCode::BodyTooLarge;
+            return Err(r.reject(reason, TOO_LARGE, Some(&facts), parts));
         }
     }
     Ok((facts, route))

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use super::date::{date_help, parse_date};
 use super::error::{Diagnostic, Diagnostics, Location, PolicyError, Problem};
-use super::http::{HttpConfig, ProvisioningRoute};
+use super::http::{HttpConfig, ProvisioningRoute, RouteBody};
 use super::model::{self, PolicyFile, S};
 use super::rule::{Action, ClassSet, CountryCondition, CountrySet, Rule};
 use super::suggest::{self, did_you_mean};
@@ -30,6 +30,7 @@ use crate::license::{LicenseConfig, LicenseConfigError, LicenseTrust};
 use crate::{AcceleratorClass, CountryCode, ReasonCode};
 
 const ACTIONS: &str = "allow, require-license, deny";
+const ROUTE_BODIES: &str = "json, grpc, none";
 const DENY_REASONS: &str =
     "embargoed, license_required, jurisdiction_unknown, instance_type_unknown";
 
@@ -798,10 +799,15 @@ fn compile_http(cx: &Ctx<'_>, raw: Option<&S<model::HttpFile>>) -> Option<HttpCo
             "/instance_type",
         );
         let count_pointer = pointer(&r.count_pointer, "count_pointer", "/count");
-        if let Ok(method) = method {
+        let body = match &r.body {
+            None => Some(RouteBody::Json),
+            Some(v) => cx.keyword(v, &entry, "body", ROUTE_BODIES, RouteBody::parse),
+        };
+        if let (Ok(method), Some(body)) = (method, body) {
             routes.push(ProvisioningRoute {
                 method,
                 path: path.clone(),
+                body,
                 instance_type_pointer,
                 count_pointer,
             });

@@ -25,19 +25,57 @@ pub struct HttpConfig {
     pub body_limit_bytes: usize,
     /// URL for `link: <…>; rel="blocked-by"` on 451 answers.
     pub blocked_by: Option<String>,
-    /// Requests whose JSON body names the instance type and count.
+    /// Requests that provision: they must name an instance type, and their
+    /// body is read for it.
     pub provisioning_routes: Vec<ProvisioningRoute>,
 }
 
-/// A route whose JSON body is read for the instance type and count.
+/// Where a provisioning route's body names the instance type and count.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RouteBody {
+    /// A JSON document, at the route's pointers (`body = "json"`, the
+    /// default).
+    #[default]
+    Json,
+    /// The first message of a gRPC call, read by the layer's
+    /// [`ExtractInstance`](crate::layer::ExtractInstance) (`body = "grpc"`).
+    Grpc,
+    /// Nowhere: the instance type must come from its header, and the body
+    /// is not read (`body = "none"`).
+    None,
+}
+
+impl RouteBody {
+    /// `json`, `grpc` or `none`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Json => "json",
+            Self::Grpc => "grpc",
+            Self::None => "none",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        [Self::Json, Self::Grpc, Self::None]
+            .into_iter()
+            .find(|b| b.as_str() == s)
+    }
+}
+
+/// A route whose requests provision instances: the instance type is
+/// required (from the header, or the body as [`RouteBody`] says).
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ProvisioningRoute {
     /// The method, e.g. `POST`.
     pub method: Method,
     /// The path; a `*` segment matches any one non-empty segment, e.g.
-    /// `/v1/projects/*/instances`.
+    /// `/v1/projects/*/instances`, or a gRPC method,
+    /// `/cloud.v1.Compute/CreateInstance`.
     pub path: String,
+    /// Where the body names the instance type and count.
+    pub body: RouteBody,
     /// JSON pointer to the instance type (default `/instance_type`).
     pub instance_type_pointer: String,
     /// JSON pointer to the count (default `/count`).

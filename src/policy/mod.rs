@@ -20,7 +20,7 @@ use ipnetwork::IpNetwork;
 
 pub use decide::{Accelerators, DecidingRules, Decision, DefaultRule, Facts, MAX_RULES, decide};
 pub use error::{Diagnostic, Diagnostics, Location, PolicyError, Problem};
-pub use http::{HttpConfig, ProvisioningRoute};
+pub use http::{HttpConfig, ProvisioningRoute, RouteBody};
 pub use rule::{Action, Rule};
 
 use crate::AcceleratorClass;

@@ -156,6 +156,8 @@ pub(crate) struct RouteFile {
     pub(crate) method: S<String>,
     pub(crate) path: S<String>,
     #[serde(default)]
+    pub(crate) body: Option<S<String>>,
+    #[serde(default)]
     pub(crate) instance_type_pointer: Option<S<String>>,
     #[serde(default)]
     pub(crate) count_pointer: Option<S<String>>,
