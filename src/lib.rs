@@ -60,6 +60,7 @@ pub mod cli;
 mod gate;
 pub mod jurisdiction;
 pub mod layer;
+pub mod ledger;
 pub mod license;
 pub mod policy;
 mod reason;

@@ -1,0 +1,243 @@
+//! License quantities across a fleet: a reservation ledger.
+//!
+//! A license grants a quantity of accelerators (`max_accelerators`) to one
+//! customer. Checked one request at a time, a 64-accelerator license would
+//! let a customer create 8-GPU instances without end; a [`Ledger`] counts
+//! what each license has in use across every replica of the provisioning
+//! API and refuses what would exceed it.
+//!
+//! # Lifecycle
+//!
+//! 1. [`reserve`](Ledger::reserve): atomically, only if the license's active
+//!    and pending reservations plus `n` stay within its limit. A
+//!    reservation starts *pending*; reserving again with the same id
+//!    returns the first reservation instead of counting twice.
+//! 2. [`confirm`](Ledger::confirm): the instance was created; *active*.
+//! 3. [`release`](Ledger::release): the request failed, or the instance was
+//!    terminated; its accelerators are free again.
+//!
+//! Pending reservations expire after a time (default 5 minutes), so a
+//! replica that stops between reserve and confirm leaks nothing. Confirm
+//! and release are idempotent. [`reconcile`](Ledger::reconcile) drops a
+//! license's reservations that the provider's inventory no longer runs,
+//! e.g. to rebuild a [`MemoryLedger`] at start-up.
+//!
+//! The layer reserves for licensed provisioning requests when its
+//! [`Gate`](crate::Gate) has a ledger; see the README's section on
+//! quantities.
+
+mod config;
+mod memory;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+pub use config::{LedgerBackend, LedgerConfig};
+pub use memory::MemoryLedger;
+
+/// A boxed future, for a `dyn Ledger`.
+pub type LedgerFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, LedgerError>> + Send + 'a>>;
+
+/// The id of a reservation: 1–256 visible ASCII characters, unique per
+/// license. The layer uses the customer and the request's
+/// `Idempotency-Key`, or the decision id.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ReservationId(Box<str>);
+
+impl ReservationId {
+    /// The most characters an id has.
+    pub const MAX_LEN: usize = 256;
+
+    /// Checks `id`.
+    ///
+    /// # Errors
+    /// When it is empty, longer than [`MAX_LEN`](Self::MAX_LEN), or not
+    /// visible ASCII.
+    pub fn new(id: &str) -> Result<Self, InvalidReservationId> {
+        let ok = (1..=Self::MAX_LEN).contains(&id.len())
+            && id.bytes().all(|b| (0x21..=0x7e).contains(&b));
+        if ok {
+            Ok(Self(id.into()))
+        } else {
+            Err(InvalidReservationId)
+        }
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ReservationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A reservation id that is empty, too long or not visible ASCII.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("a reservation id is 1 to 256 visible ASCII characters")]
+pub struct InvalidReservationId;
+
+/// What to reserve: `accelerators` of license `license` (its `jti`), whose
+/// limit is `limit`, for `customer`'s `instance_type`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReservationRequest {
+    /// The reservation's id.
+    pub id: ReservationId,
+    /// The license number (`jti`).
+    pub license: String,
+    /// The customer (the license's `sub`).
+    pub customer: String,
+    /// The instance type.
+    pub instance_type: String,
+    /// Accelerators: instance count × accelerators per instance.
+    pub accelerators: u64,
+    /// The license's `max_accelerators`.
+    pub limit: u64,
+}
+
+impl ReservationRequest {
+    /// A request for `accelerators` of `license` (limit `limit`).
+    pub fn new(
+        id: ReservationId,
+        license: impl Into<String>,
+        customer: impl Into<String>,
+        instance_type: impl Into<String>,
+        accelerators: u64,
+        limit: u64,
+    ) -> Self {
+        Self {
+            id,
+            license: license.into(),
+            customer: customer.into(),
+            instance_type: instance_type.into(),
+            accelerators,
+            limit,
+        }
+    }
+}
+
+/// Pending (reserved, not yet confirmed) or active.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReservationState {
+    /// Reserved; expires unless confirmed.
+    Pending,
+    /// Confirmed: an instance holds it until released.
+    Active,
+}
+
+/// A reservation held in a ledger.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct Reservation {
+    /// Its id.
+    pub id: ReservationId,
+    /// The license number (`jti`).
+    pub license: String,
+    /// The customer.
+    pub customer: String,
+    /// The instance type.
+    pub instance_type: String,
+    /// Accelerators held.
+    pub accelerators: u64,
+    /// Pending or active.
+    pub state: ReservationState,
+    /// When it was made, in milliseconds since the Unix epoch.
+    pub created_unix_ms: u64,
+}
+
+impl serde::Serialize for ReservationId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+/// What a license has in use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct Usage {
+    /// Accelerators held by active reservations.
+    pub active: u64,
+    /// Accelerators held by pending reservations.
+    pub pending: u64,
+}
+
+impl Usage {
+    /// Active and pending together: what counts against the limit.
+    pub fn in_use(&self) -> u64 {
+        self.active.saturating_add(self.pending)
+    }
+}
+
+/// The answer to [`Ledger::reserve`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Reserved {
+    /// Reserved (or, for an id already reserved, the first reservation).
+    Granted(Reservation),
+    /// The license's limit would be exceeded; nothing was reserved.
+    Exhausted {
+        /// The license's limit.
+        limit: u64,
+        /// What is in use (active and pending).
+        in_use: u64,
+        /// What was asked.
+        requested: u64,
+    },
+}
+
+/// Why a ledger could not answer. The layer fails closed on any of these
+/// (`ledger_unavailable`, 503).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LedgerError {
+    /// The ledger did not answer in time.
+    #[error("the license ledger did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The ledger could not be reached or failed.
+    #[error("the license ledger is unavailable: {0}")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Counts license quantities. Every operation is atomic; confirm and
+/// release are idempotent, and reserving an id already reserved returns
+/// the first reservation. See the [module docs](self).
+pub trait Ledger: Send + Sync + 'static {
+    /// Reserves `request.accelerators` of `request.license` if its active
+    /// and pending reservations plus them stay within `request.limit`.
+    fn reserve(&self, request: ReservationRequest) -> LedgerFuture<'_, Reserved>;
+
+    /// Makes a pending reservation active. Confirming an active one, or one
+    /// that is gone, is not an error: `Ok(false)` says there was none.
+    fn confirm<'a>(&'a self, license: &'a str, id: &'a ReservationId) -> LedgerFuture<'a, bool>;
+
+    /// Frees a reservation. Releasing one that is gone is not an error:
+    /// `Ok(false)` says there was none.
+    fn release<'a>(&'a self, license: &'a str, id: &'a ReservationId) -> LedgerFuture<'a, bool>;
+
+    /// What `license` has in use.
+    fn usage<'a>(&'a self, license: &'a str) -> LedgerFuture<'a, Usage>;
+
+    /// The reservations of `license`.
+    fn reservations<'a>(&'a self, license: &'a str) -> LedgerFuture<'a, Vec<Reservation>>;
+
+    /// Drops the reservations of `license` whose ids are not in `running`
+    /// (the ids the provider's inventory says are still running) and
+    /// returns the usage left.
+    fn reconcile<'a>(
+        &'a self,
+        license: &'a str,
+        running: &'a [ReservationId],
+    ) -> LedgerFuture<'a, Usage>;
+
+    /// Frees a reservation without waiting for the answer, for a request
+    /// abandoned mid-way (the client went away). A release that cannot be
+    /// made is left to the pending expiry.
+    fn release_detached(&self, license: &str, id: &ReservationId);
+}
