@@ -118,6 +118,8 @@ pub struct AuditRecord {
     pub rules: Vec<String>,
     /// The `jti` of the license used.
     pub license_id: Option<String>,
+    /// The ledger reservation that counted the request.
+    pub reservation: Option<String>,
     /// The policy digest.
     pub policy: String,
 }
@@ -147,6 +149,7 @@ impl AuditRecord {
             accelerator_class: verdict.evaluated_class(),
             rules: verdict.rules().map(str::to_owned).collect(),
             license_id: verdict.license_id().map(str::to_owned),
+            reservation: verdict.reservation().map(|r| r.id.as_str().to_owned()),
             policy: verdict.policy().digest().to_owned(),
         }
     }

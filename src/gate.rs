@@ -10,6 +10,7 @@ use std::time::SystemTime;
 use arc_swap::{ArcSwap, ArcSwapOption};
 
 use crate::jurisdiction::IpTable;
+use crate::ledger::{self, Ledger};
 use crate::license::{LicenseTrust, LicenseVerifier};
 use crate::verdict::{self, Verdict};
 use crate::{CountryCode, Facts, Policy, PolicyError};
@@ -49,22 +50,43 @@ struct Inner {
     verifier: LicenseVerifier,
     ip_table: ArcSwapOption<IpTable>,
     license_trust: ArcSwapOption<LicenseTrust>,
+    ledger: ArcSwapOption<Arc<dyn Ledger>>,
 }
 
 impl Gate {
     /// A gate serving `policy`. Its token cache holds the policy's
-    /// `cache_entries` tokens.
+    /// `cache_entries` tokens, and its ledger is the one the policy's
+    /// `[ledger]` section describes, if any.
     pub fn new(policy: impl Into<Arc<Policy>>) -> Self {
         let policy = policy.into();
         let verifier = LicenseVerifier::new(policy.license_trust().cache_entries());
+        let ledger = policy
+            .ledger_config()
+            .map(|c| Arc::new(ledger::from_config(c)));
         Self {
             inner: Arc::new(Inner {
                 policy: ArcSwap::new(policy),
                 verifier,
                 ip_table: ArcSwapOption::empty(),
                 license_trust: ArcSwapOption::empty(),
+                ledger: ArcSwapOption::new(ledger),
             }),
         }
+    }
+
+    /// With a ledger counting license quantities across the fleet, in place
+    /// of the one the policy describes. The ledger lives while serving: a
+    /// reload keeps it (a changed `[ledger]` section takes effect on the
+    /// next start).
+    #[must_use]
+    pub fn with_ledger(self, ledger: impl Ledger) -> Self {
+        self.inner.ledger.store(Some(Arc::new(Arc::new(ledger))));
+        self
+    }
+
+    /// The ledger counting license quantities, if there is one.
+    pub fn ledger(&self) -> Option<Arc<dyn Ledger>> {
+        self.inner.ledger.load().as_deref().map(Arc::clone)
     }
 
     /// The policy in force now.
@@ -205,6 +227,7 @@ impl fmt::Debug for Gate {
             .field("verifier", &self.inner.verifier)
             .field("ip_table", &self.inner.ip_table.load().is_some())
             .field("license_trust", &self.inner.license_trust.load().is_some())
+            .field("ledger", &self.inner.ledger.load().is_some())
             .finish()
     }
 }

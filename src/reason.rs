@@ -32,6 +32,12 @@ pub enum ReasonCode {
     LicenseInstanceTypeNotCovered,
     /// The request asks for more accelerators than the license allows.
     LicenseQuantityExceeded,
+    /// The license's quantity, counted across the fleet by a ledger, is
+    /// used up: what is in use plus what is asked exceeds it.
+    LicenseQuantityExhausted,
+    /// The license ledger could not be reached in time; the request is
+    /// refused rather than passed on uncounted (503).
+    LedgerUnavailable,
     /// No country is known for the customer and the policy does not allow that.
     JurisdictionUnknown,
     /// The instance type is not in the catalog and the policy does not allow that.
@@ -58,7 +64,7 @@ pub enum ReasonCode {
 
 impl ReasonCode {
     /// Every reason code.
-    pub const ALL: [ReasonCode; 22] = [
+    pub const ALL: [ReasonCode; 24] = [
         Self::Embargoed,
         Self::LicenseRequired,
         Self::LicenseInvalid,
@@ -70,6 +76,8 @@ impl ReasonCode {
         Self::LicenseClassNotCovered,
         Self::LicenseInstanceTypeNotCovered,
         Self::LicenseQuantityExceeded,
+        Self::LicenseQuantityExhausted,
+        Self::LedgerUnavailable,
         Self::JurisdictionUnknown,
         Self::InstanceTypeUnknown,
         Self::InvalidCountry,
@@ -97,6 +105,8 @@ impl ReasonCode {
             Self::LicenseClassNotCovered => "license_class_not_covered",
             Self::LicenseInstanceTypeNotCovered => "license_instance_type_not_covered",
             Self::LicenseQuantityExceeded => "license_quantity_exceeded",
+            Self::LicenseQuantityExhausted => "license_quantity_exhausted",
+            Self::LedgerUnavailable => "ledger_unavailable",
             Self::JurisdictionUnknown => "jurisdiction_unknown",
             Self::InstanceTypeUnknown => "instance_type_unknown",
             Self::InvalidCountry => "invalid_country",
@@ -127,6 +137,8 @@ impl ReasonCode {
                 "Export license does not cover the instance type"
             }
             Self::LicenseQuantityExceeded => "Export license quantity exceeded",
+            Self::LicenseQuantityExhausted => "Export license quantity used up",
+            Self::LedgerUnavailable => "License ledger unavailable",
             Self::JurisdictionUnknown => "Customer jurisdiction unknown",
             Self::InstanceTypeUnknown => "Instance type unknown",
             Self::InvalidCountry => "Invalid country code",
@@ -159,10 +171,12 @@ impl ReasonCode {
     }
 
     /// The HTTP status a denial with this reason gets: 413 for
-    /// `body_too_large`, 400 for other bad input, 451 for legal blocks.
+    /// `body_too_large`, 400 for other bad input, 503 for
+    /// `ledger_unavailable`, 451 for legal blocks.
     pub fn http_status(self) -> http::StatusCode {
         match self {
             Self::BodyTooLarge => http::StatusCode::PAYLOAD_TOO_LARGE,
+            Self::LedgerUnavailable => http::StatusCode::SERVICE_UNAVAILABLE,
             r if r.is_bad_input() => http::StatusCode::BAD_REQUEST,
             _ => http::StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
         }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::audit::DecisionId;
+use crate::ledger::{LedgerError, Reservation};
 use crate::license::{
     LicenseDenial, LicenseGrant, LicenseRequirement, LicenseTrust, LicenseVerifier, RequiredCountry,
 };
@@ -112,6 +113,22 @@ pub struct Verdict {
     /// The countries that made the rules require a license.
     required_countries: Option<[Option<RequiredCountry>; 4]>,
     license: LicenseCheck,
+    /// The ledger reservation that counted the request.
+    reservation: Option<Reservation>,
+    /// Why the ledger refused it: the limit, what was in use, what was asked.
+    exhausted: Option<Quantity>,
+}
+
+/// A license's quantity when a ledger refused a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct Quantity {
+    /// The license's `max_accelerators`.
+    pub limit: u64,
+    /// Accelerators in use (active and pending) across the fleet.
+    pub in_use: u64,
+    /// Accelerators the request asked for.
+    pub requested: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -259,6 +276,66 @@ impl Verdict {
         )
     }
 
+    /// The ledger reservation that counted the request, when a ledger
+    /// counts the license's quantity.
+    pub fn reservation(&self) -> Option<&Reservation> {
+        self.reservation.as_ref()
+    }
+
+    /// For `license_quantity_exhausted`: the limit, what was in use and
+    /// what was asked.
+    pub fn exhausted(&self) -> Option<Quantity> {
+        self.exhausted
+    }
+
+    /// What a ledger must count before the request passes: the license's
+    /// limit and the accelerators asked for, when the request is allowed by
+    /// a license with `max_accelerators` and the count is known.
+    pub(crate) fn to_count(&self) -> Option<(&str, u64, u64)> {
+        let LicenseCheck::Granted(grant) = &self.license else {
+            return None;
+        };
+        let limit = grant.claims().max_accelerators?;
+        Some((grant.jti(), limit, self.accelerators?))
+    }
+
+    /// Counted by the ledger.
+    pub(crate) fn reserved(mut self, reservation: Reservation) -> Self {
+        self.reservation = Some(reservation);
+        self
+    }
+
+    /// Refused by the ledger: the license's quantity is used up.
+    pub(crate) fn quantity_exhausted(self, quantity: Quantity) -> Self {
+        let detail = format!(
+            "The license's quantity is used up: it allows {} accelerators, {} are in use \
+             across the fleet, and this request asks for {}.",
+            quantity.limit, quantity.in_use, quantity.requested
+        );
+        let mut v = self.refused(ReasonCode::LicenseQuantityExhausted, detail);
+        v.exhausted = Some(quantity);
+        v
+    }
+
+    /// Refused because the ledger could not count it: never passed on
+    /// uncounted.
+    pub(crate) fn ledger_unavailable(self, error: &LedgerError) -> Self {
+        let detail = format!(
+            "The license ledger could not count this request ({error}); try again shortly."
+        );
+        self.refused(ReasonCode::LedgerUnavailable, detail)
+    }
+
+    fn refused(mut self, reason: ReasonCode, detail: String) -> Self {
+        self.outcome = match self.policy.mode() {
+            Mode::Enforce => Outcome::Deny,
+            Mode::ReportOnly => Outcome::ReportOnlyDeny,
+        };
+        self.reason = Some(reason);
+        self.detail = Some(detail);
+        self
+    }
+
     /// What became of the license token.
     pub fn license(&self) -> &LicenseCheck {
         &self.license
@@ -297,6 +374,8 @@ impl Verdict {
             rules: DecidingRules::default(),
             required_countries: None,
             license: LicenseCheck::NotRequired,
+            reservation: None,
+            exhausted: None,
         }
     }
 }
@@ -407,6 +486,8 @@ pub(crate) fn evaluate(
         rules: d.deciding_rule_set(),
         required_countries,
         license,
+        reservation: None,
+        exhausted: None,
     }
 }
 

@@ -672,8 +672,11 @@ fn token_table() {
 
     // The table keeps covering every license reason code.
     let covered: HashSet<ReasonCode> = cases.iter().filter_map(|c| c.expect.err()).collect();
+    // (license_quantity_exhausted comes from a ledger, not a token; see
+    // tests/ledger_layer.rs.)
     for reason in ReasonCode::ALL {
-        if reason.as_str().starts_with("license_") {
+        if reason.as_str().starts_with("license_") && reason != ReasonCode::LicenseQuantityExhausted
+        {
             assert!(covered.contains(&reason), "no case for {reason}");
         }
     }

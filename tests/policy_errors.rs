@@ -1546,6 +1546,58 @@ fn a_file_problem_does_not_hide_the_others() {
     );
 }
 
+fn redis_ledger_without_url() -> PolicyError {
+    let text = format!("{DEFAULT_POLICY_TOML}\n[ledger]\nbackend = \"redis\"\n");
+    Policy::from_toml(&text, FILE, None).unwrap_err()
+}
+
+#[test]
+fn the_ledger_section_is_checked() {
+    let problems = |text: &str| -> Vec<String> {
+        match Policy::from_toml(&format!("{DEFAULT_POLICY_TOML}\n{text}"), FILE, None) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.diagnostics().iter().map(ToString::to_string).collect(),
+        }
+    };
+    let without_url = problems("[ledger]\nbackend = \"redis\"\n");
+    assert!(
+        without_url
+            .iter()
+            .any(|d| d.contains("ledger: `url`: a redis ledger needs a `url`")),
+        "{without_url:?}"
+    );
+    let redis = problems("[ledger]\nbackend = \"redis\"\nurl = \"redis://127.0.0.1:6379\"\n");
+    if cfg!(feature = "redis") {
+        assert!(redis.is_empty(), "{redis:?}");
+    } else {
+        assert!(
+            redis.iter().any(|d| d.contains("`redis` feature")),
+            "{redis:?}"
+        );
+    }
+    let zero =
+        problems("[ledger]\nbackend = \"memory\"\ntimeout_ms = 0\npending_ttl_seconds = 0\n");
+    assert_eq!(zero.len(), 2, "{zero:?}");
+    assert!(
+        zero.iter().all(|d| d.contains("is outside 1..=")),
+        "{zero:?}"
+    );
+    let unknown = problems("[ledger]\nbackend = \"etcd\"\n");
+    assert_eq!(unknown.len(), 1, "{unknown:?}");
+    assert!(problems("[ledger]\nbackend = \"memory\"\n").is_empty());
+    let policy = Policy::from_toml(
+        &format!(
+            "{DEFAULT_POLICY_TOML}\n[ledger]\nbackend = \"memory\"\npending_ttl_seconds = 60\n"
+        ),
+        FILE,
+        None,
+    )
+    .unwrap();
+    let ledger = policy.ledger_config().unwrap();
+    assert_eq!(ledger.pending_ttl(), std::time::Duration::from_secs(60));
+    assert!(Policy::embedded_default().ledger_config().is_none());
+}
+
 #[test]
 fn every_problem_is_exercised() {
     let mut seen = BTreeSet::new();
@@ -1561,11 +1613,12 @@ fn every_problem_is_exercised() {
         too_many_groups(),
         missing_key_file(&dir),
         bad_ip_table(&dir),
+        redis_ledger_without_url(),
     ] {
         seen.extend(e.diagnostics().iter().map(|d| variant(d.problem())));
     }
     std::fs::remove_dir_all(&dir).unwrap();
-    let all = [
+    let mut all = vec![
         "AliasOfAlias",
         "AliasOfItself",
         "AssumedUnknownClass",
@@ -1593,7 +1646,11 @@ fn every_problem_is_exercised() {
         "TooManyRules",
         "UnknownChip",
         "UnknownGroup",
+        "LedgerUrlMissing",
     ];
+    if cfg!(not(feature = "redis")) {
+        all.push("LedgerNeedsRedisFeature");
+    }
     let missing: Vec<&str> = all.iter().copied().filter(|p| !seen.contains(*p)).collect();
     assert!(missing.is_empty(), "not exercised: {missing:?}");
     let unlisted: Vec<&String> = seen.iter().filter(|p| !all.contains(&p.as_str())).collect();

@@ -43,21 +43,29 @@ impl<'s> InFlight<'s> {
         *self.now.get_or_insert_with(self.shared.clock)
     }
 
-    /// Evaluates the request and acts on the verdict: `Ok` once the request
-    /// is tagged, `Err` with the denial response.
-    pub(crate) fn decide(&mut self, facts: &HeaderFacts, parts: &mut Parts) -> Result<(), Denied> {
+    /// Evaluates the request: its rules, then its license.
+    pub(crate) fn evaluate(&mut self, facts: &HeaderFacts) -> Verdict {
         let network = self
             .client
             .and_then(|ip| self.shared.gate.network_country(&self.policy, ip));
         let f = facts.to_facts(network);
         let clock = self.shared.clock;
         let now = &mut self.now;
-        let verdict = self
-            .shared
+        self.shared
             .gate
             .evaluate_on(&self.policy, &f, facts.license(), &mut || {
                 *now.get_or_insert_with(clock)
-            });
+            })
+    }
+
+    /// Acts on the verdict, and records it: `Ok` once the request is
+    /// tagged, `Err` with the denial response.
+    pub(crate) fn act(
+        &mut self,
+        verdict: Verdict,
+        facts: &HeaderFacts,
+        parts: &mut Parts,
+    ) -> Result<(), Denied> {
         self.record(&verdict, facts.customer_id());
         if verdict.outcome().passes() {
             let values = self.shared.tag_values(&self.policy);

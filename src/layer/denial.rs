@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::read::{Protocol, protocol};
 use crate::audit::DecisionId;
-use crate::verdict::Verdict;
+use crate::verdict::{Quantity, Verdict};
 use crate::{AcceleratorClass, CountryCode, ReasonCode};
 
 /// Why the layer answered a request itself: the [`Verdict`] that refused
@@ -70,6 +70,8 @@ impl Denial {
             instance_type: Option<&'a str>,
             rules: Vec<&'a str>,
             policy: &'a str,
+            #[serde(flatten, skip_serializing_if = "Option::is_none")]
+            quantity: Option<Quantity>,
         }
         let v = &self.verdict;
         let reason = self.reason();
@@ -88,6 +90,7 @@ impl Denial {
             instance_type: v.instance_type(),
             rules: v.rules().collect(),
             policy: v.policy().digest(),
+            quantity: v.exhausted(),
         };
         serde_json::to_vec(&problem).map_or_else(|_| Bytes::new(), Bytes::from)
     }
@@ -102,6 +105,9 @@ impl Denial {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if self.status() == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if self.status() == StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS
             && let Some(url) = &self.verdict.policy().http().blocked_by
             && let Ok(v) = HeaderValue::from_str(&format!("<{url}>; rel=\"blocked-by\""))
@@ -112,12 +118,17 @@ impl Denial {
     }
 
     /// The gRPC answer: HTTP 200, trailers-only, `grpc-status` 7
-    /// (PERMISSION_DENIED) for a legal block or 3 (INVALID_ARGUMENT) for
+    /// (PERMISSION_DENIED) for a legal block, 14 (UNAVAILABLE) when the
+    /// ledger could not count the request, or 3 (INVALID_ARGUMENT) for
     /// bad input, and the reason in `grpc-message`.
     pub fn to_grpc_response(&self) -> Response<Bytes> {
         let mut res = Response::new(Bytes::new());
         let reason = self.reason();
-        let code = if reason.is_bad_input() { "3" } else { "7" };
+        let code = match reason {
+            ReasonCode::LedgerUnavailable => "14",
+            r if r.is_bad_input() => "3",
+            _ => "7",
+        };
         let message = format!("{reason}: {}", self.detail());
         let headers = res.headers_mut();
         headers.insert(

@@ -11,10 +11,13 @@ use pin_project_lite::pin_project;
 
 use super::body::ResponseBody;
 use super::decision::Denied;
+use super::quantity::{Held, Settling, provisioned};
 
-/// The body-reading phase of a provisioning request: yields the inner
-/// service's output, or the denial response.
-pub(crate) type Reading<O> = Pin<Box<dyn Future<Output = Result<O, Denied>> + Send>>;
+/// The body-reading (and counting) phase of a provisioning request: yields
+/// the inner service's output with the reservation it holds, or the denial
+/// response.
+pub(crate) type Reading<O> =
+    Pin<Box<dyn Future<Output = Result<(O, Option<Held>), Denied>> + Send>>;
 
 pin_project! {
     /// Response future of [`ExportControl`](super::ExportControl).
@@ -32,6 +35,9 @@ pin_project! {
     enum Kind<F: Future> {
         Inner { #[pin] future: F },
         Reading { future: Reading<F::Output> },
+        // The inner service answered; the ledger is told before the answer
+        // goes out.
+        Settling { output: Option<F::Output>, settle: Settling },
         Denied { response: Option<Denied> },
         Done,
     }
@@ -72,20 +78,35 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let wrap = |r: Response<B>| r.map(ResponseBody::inner);
         let mut this = self.project();
-        let output = match this.kind.as_mut().project() {
-            KindProj::Inner { future } => ready!(future.poll(cx)).map(wrap),
-            KindProj::Reading { future } => match ready!(future.as_mut().poll(cx)) {
-                Ok(output) => output.map(wrap),
-                Err(response) => Ok(denial(*response)),
-            },
-            KindProj::Denied { response } => match response.take() {
-                Some(response) => Ok(denial(*response)),
-                None => polled_after_completion(),
-            },
-            KindProj::Done => polled_after_completion(),
-        };
-        this.kind.set(Kind::Done);
-        Poll::Ready(output)
+        loop {
+            let output = match this.kind.as_mut().project() {
+                KindProj::Inner { future } => ready!(future.poll(cx)).map(wrap),
+                KindProj::Reading { future } => match ready!(future.as_mut().poll(cx)) {
+                    Ok((output, None)) => output.map(wrap),
+                    Ok((output, Some(held))) => {
+                        let settle = held.settle(provisioned(&output));
+                        let output = Some(output);
+                        this.kind.set(Kind::Settling { output, settle });
+                        continue;
+                    }
+                    Err(response) => Ok(denial(*response)),
+                },
+                KindProj::Settling { output, settle } => {
+                    ready!(settle.as_mut().poll(cx));
+                    match output.take() {
+                        Some(output) => output.map(wrap),
+                        None => polled_after_completion(),
+                    }
+                }
+                KindProj::Denied { response } => match response.take() {
+                    Some(response) => Ok(denial(*response)),
+                    None => polled_after_completion(),
+                },
+                KindProj::Done => polled_after_completion(),
+            };
+            this.kind.set(Kind::Done);
+            return Poll::Ready(output);
+        }
     }
 }
 
@@ -100,6 +121,7 @@ impl<F: Future> fmt::Debug for ResponseFuture<F> {
         let state = match &self.kind {
             Kind::Inner { .. } => "inner",
             Kind::Reading { .. } => "reading-body",
+            Kind::Settling { .. } => "settling-reservation",
             Kind::Denied { .. } => "denied",
             Kind::Done => "done",
         };

@@ -17,6 +17,7 @@ use super::client_ip::{client_ip, peer_addr};
 use super::decision::{Denied, InFlight};
 use super::future::ResponseFuture;
 use super::grpc::{RequestedInstances, read_first_message};
+use super::quantity::count;
 use super::read::{
     BodyFacts, HeaderFacts, MAX_COUNT, merge, read_body, read_headers, strip_forgeries,
     visible_ascii,
@@ -90,19 +91,36 @@ where
             Ok(prepared) => prepared,
             Err(denied) => return ResponseFuture::denied(denied),
         };
-        let Some(route) = route else {
-            return match r.decide(&facts, &mut parts) {
-                Ok(()) => {
-                    let req = Request::from_parts(parts, RequestBody::streaming(body));
-                    ResponseFuture::inner(self.inner.call(req))
-                }
-                Err(denied) => ResponseFuture::denied(denied),
+        let body_kind = route
+            .and_then(|i| r.policy.http().provisioning_routes.get(i))
+            .map(|route| route.body);
+
+        // Decided on the headers alone: in place, unless a ledger must
+        // count it first.
+        let mut reads = None;
+        if matches!(body_kind, None | Some(RouteBody::None)) {
+            let verdict = r.evaluate(&facts);
+            let ledger = self
+                .shared
+                .gate
+                .ledger()
+                .filter(|_| body_kind.is_some() && verdict.to_count().is_some());
+            let Some(ledger) = ledger else {
+                return match r.act(verdict, &facts, &mut parts) {
+                    Ok(()) => {
+                        let req = Request::from_parts(parts, RequestBody::streaming(body));
+                        ResponseFuture::inner(self.inner.call(req))
+                    }
+                    Err(denied) => ResponseFuture::denied(denied),
+                };
             };
-        };
+            reads = Some((verdict, ledger));
+        }
 
         // Give up what readiness reserved (a concurrency-limit permit, a
-        // buffer slot) while the client sends its body, so a slow upload
-        // holds nothing inside; a clone is made ready once the body is in.
+        // buffer slot) while the client sends its body or the ledger
+        // counts, so nothing inside is held meanwhile; a clone is made ready
+        // afterwards.
         let fresh = self.inner.clone();
         drop(std::mem::replace(&mut self.inner, fresh));
         let mut inner = self.inner.clone();
@@ -111,26 +129,37 @@ where
         let future = async move {
             let mut r = InFlight::new(&shared, policy);
             r.client = client;
-            let route = r.policy.http().provisioning_routes.get(route);
-            let kind = route.map_or(RouteBody::Json, |route| route.body);
-            let read = match kind {
-                RouteBody::Grpc => read_grpc(&shared, body, &r.policy, &parts).await,
-                _ => read_json(body, &r.policy, route).await,
-            };
-            let (body, body_facts) = match read {
-                Ok(read) => read,
-                Err((reason, detail)) => {
-                    return Err(r.reject(reason, &detail, Some(&facts), &parts));
+            let (verdict, body) = match reads {
+                Some((verdict, _)) => (verdict, RequestBody::streaming(body)),
+                None => {
+                    let route = route.and_then(|i| r.policy.http().provisioning_routes.get(i));
+                    let read = match body_kind {
+                        Some(RouteBody::Grpc) => read_grpc(&shared, body, &r.policy, &parts).await,
+                        _ => read_json(body, &r.policy, route).await,
+                    };
+                    let (body, body_facts) = match read {
+                        Ok(read) => read,
+                        Err((reason, detail)) => {
+                            return Err(r.reject(reason, &detail, Some(&facts), &parts));
+                        }
+                    };
+                    if let Err(reason) = merge(&mut facts, body_facts, true) {
+                        let detail = body_problem(reason);
+                        return Err(r.reject(reason, detail, Some(&facts), &parts));
+                    }
+                    (r.evaluate(&facts), body)
                 }
             };
-            if let Err(reason) = merge(&mut facts, body_facts, true) {
-                return Err(r.reject(reason, body_problem(reason), Some(&facts), &parts));
-            }
-            r.decide(&facts, &mut parts)?;
+            let (verdict, held) = match shared.gate.ledger() {
+                Some(ledger) => count(&ledger, verdict, facts.customer_id(), &parts.headers).await,
+                None => (verdict, None),
+            };
+            r.act(verdict, &facts, &mut parts)?;
             if let Err(e) = std::future::poll_fn(|cx| inner.poll_ready(cx)).await {
-                return Ok(Err(e));
+                return Ok((Err(e), held));
             }
-            Ok(inner.call(Request::from_parts(parts, body)).await)
+            let response = inner.call(Request::from_parts(parts, body)).await;
+            Ok((response, held))
         };
         ResponseFuture::reading(Box::pin(future))
     }
@@ -280,7 +309,7 @@ fn prepare(
             };
             return Err(r.reject(reason, detail, Some(&facts), parts));
         }
-        return Ok((facts, None));
+        return Ok((facts, route));
     }
     if body == Some(RouteBody::Json) {
         let declared_len = parts

@@ -20,6 +20,9 @@ pub const TAG_ACCELERATOR_CLASS: HeaderName = HeaderName::from_static("x-export-
 pub const TAG_DECISION: HeaderName = HeaderName::from_static("x-export-decision");
 /// `x-export-license-id`: the `jti` of the license used.
 pub const TAG_LICENSE_ID: HeaderName = HeaderName::from_static("x-export-license-id");
+/// `x-export-reservation`: the id of the ledger reservation that counted
+/// the request; store it with the instance, and release it on termination.
+pub const TAG_RESERVATION: HeaderName = HeaderName::from_static("x-export-reservation");
 
 /// The typed tags the layer puts into the extensions of every request it
 /// passes on: the [`Verdict`] that let it through.
@@ -80,6 +83,12 @@ impl ExportTags {
         self.verdict.license_id()
     }
 
+    /// The ledger reservation that counted the request: store its id with
+    /// the instance and release it through the ledger on termination.
+    pub fn reservation(&self) -> Option<&crate::ledger::Reservation> {
+        self.verdict.reservation()
+    }
+
     /// Writes the `x-export-*` headers.
     pub(crate) fn write_headers(&self, values: &TagValues, headers: &mut HeaderMap) {
         let v = &self.verdict;
@@ -103,6 +112,12 @@ impl ExportTags {
         headers.insert(TAG_DECISION, HeaderValue::from_static(v.outcome().as_str()));
         if let Some(id) = v.license_id().and_then(|j| HeaderValue::from_str(j).ok()) {
             headers.insert(TAG_LICENSE_ID, id);
+        }
+        if let Some(r) = v
+            .reservation()
+            .and_then(|r| HeaderValue::from_str(r.id.as_str()).ok())
+        {
+            headers.insert(TAG_RESERVATION, r);
         }
     }
 }

@@ -88,7 +88,7 @@ impl MemoryLedger {
         let license = licenses.entry(request.license.clone()).or_default();
         license.expire(now);
         if let Some(held) = license.held.get(&request.id) {
-            return Reserved::Granted(held.reservation.clone());
+            return Reserved::Existing(held.reservation.clone());
         }
         let in_use = license.usage.in_use();
         let fits = in_use

@@ -65,6 +65,12 @@ impl ReservationId {
         }
     }
 
+    /// The id of the reservation a decision makes: its 32 hex digits.
+    pub(crate) fn of_decision(id: crate::audit::DecisionId) -> Self {
+        let hex = id.to_hex();
+        Self(hex.iter().map(|&b| char::from(b)).collect())
+    }
+
     /// The id.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -179,8 +185,11 @@ impl Usage {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Reserved {
-    /// Reserved (or, for an id already reserved, the first reservation).
+    /// Reserved now: a new, pending reservation.
     Granted(Reservation),
+    /// The id was reserved before (a retried request): that reservation,
+    /// counted once. Whoever made it confirms or releases it.
+    Existing(Reservation),
     /// The license's limit would be exceeded; nothing was reserved.
     Exhausted {
         /// The license's limit.
@@ -203,6 +212,52 @@ pub enum LedgerError {
     /// The ledger could not be reached or failed.
     #[error("the license ledger is unavailable: {0}")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// The ledger a `[ledger]` section describes. A backend this build cannot
+/// serve gives a ledger whose every call fails, so that licensed
+/// provisioning fails closed (`ledger_unavailable`) rather than uncounted.
+pub fn from_config(config: &LedgerConfig) -> std::sync::Arc<dyn Ledger> {
+    match config.backend {
+        LedgerBackend::Memory => {
+            std::sync::Arc::new(MemoryLedger::new().with_pending_ttl(config.pending_ttl()))
+        }
+        LedgerBackend::Redis => std::sync::Arc::new(Unavailable(
+            "this build has no Redis ledger (the `redis` feature)",
+        )),
+    }
+}
+
+/// A ledger that cannot be reached: every call fails.
+struct Unavailable(&'static str);
+
+impl Unavailable {
+    fn fail<'a, T: Send + 'a>(&self) -> LedgerFuture<'a, T> {
+        let error = LedgerError::Unavailable(self.0.into());
+        Box::pin(std::future::ready(Err(error)))
+    }
+}
+
+impl Ledger for Unavailable {
+    fn reserve(&self, _: ReservationRequest) -> LedgerFuture<'_, Reserved> {
+        self.fail()
+    }
+    fn confirm<'a>(&'a self, _: &'a str, _: &'a ReservationId) -> LedgerFuture<'a, bool> {
+        self.fail()
+    }
+    fn release<'a>(&'a self, _: &'a str, _: &'a ReservationId) -> LedgerFuture<'a, bool> {
+        self.fail()
+    }
+    fn usage<'a>(&'a self, _: &'a str) -> LedgerFuture<'a, Usage> {
+        self.fail()
+    }
+    fn reservations<'a>(&'a self, _: &'a str) -> LedgerFuture<'a, Vec<Reservation>> {
+        self.fail()
+    }
+    fn reconcile<'a>(&'a self, _: &'a str, _: &'a [ReservationId]) -> LedgerFuture<'a, Usage> {
+        self.fail()
+    }
+    fn release_detached(&self, _: &str, _: &ReservationId) {}
 }
 
 /// Counts license quantities. Every operation is atomic; confirm and

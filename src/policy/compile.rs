@@ -26,6 +26,7 @@ use super::syntax;
 use super::{Defaults, MAX_RULES, Mode, Policy, UnknownInstanceType};
 use crate::accelerator::{Catalog, ChipSpec, InstanceSpec, Regime};
 use crate::jurisdiction::{CountryGroups, GroupSet, IpTable, MAX_GROUPS};
+use crate::ledger::{LedgerBackend, LedgerConfig};
 use crate::license::{LicenseConfig, LicenseConfigError, LicenseTrust};
 use crate::{AcceleratorClass, CountryCode, ReasonCode};
 
@@ -294,6 +295,7 @@ pub(super) fn compile(
     let network = compile_network(&cx, raw.network.as_ref(), &base_dir);
     let http = compile_http(&cx, raw.http.as_ref());
     let license = compile_license(&cx, raw.license, base_dir.as_deref());
+    let ledger = raw.ledger.map(|l| compile_ledger(&cx, l));
 
     // Every `None` here was reported.
     let (
@@ -315,6 +317,7 @@ pub(super) fn compile(
         .iter()
         .any(|r| r.effective_from.is_some() || r.effective_until.is_some());
     Ok(Policy {
+        ledger: ledger.flatten(),
         name: meta.name.clone(),
         description: meta.description.clone(),
         source: file.to_owned(),
@@ -680,6 +683,39 @@ fn compile_catalog(cx: &Ctx<'_>, raw: &PolicyFile, regime: Option<Regime>) -> Op
 /// A `dense_tops` key: a bit length, 1 to 128.
 fn bit_length(key: &str) -> Option<u32> {
     key.parse().ok().filter(|b| (1..=128).contains(b))
+}
+
+fn compile_ledger(cx: &Ctx<'_>, raw: S<LedgerConfig>) -> Option<LedgerConfig> {
+    let span = raw.span();
+    let config = raw.into_inner();
+    let before = cx.found();
+    if config.backend == LedgerBackend::Redis {
+        if config.url.is_none() {
+            cx.report(span.clone(), "ledger", "url", Problem::LedgerUrlMissing);
+        }
+        if !cfg!(feature = "redis") {
+            cx.report(
+                span.clone(),
+                "ledger",
+                "backend",
+                Problem::LedgerNeedsRedisFeature,
+            );
+        }
+    }
+    for (field, value, min) in [
+        ("pending_ttl_seconds", config.pending_ttl_seconds, 1),
+        ("timeout_ms", config.timeout_ms, 1),
+    ] {
+        if value < min {
+            let problem = Problem::OutOfRange {
+                value: i64::try_from(value).unwrap_or(i64::MAX),
+                min: i64::try_from(min).unwrap_or(i64::MAX),
+                max: i64::MAX,
+            };
+            cx.report(span.clone(), "ledger", field, problem);
+        }
+    }
+    (cx.found() == before).then_some(config)
 }
 
 fn compile_license(

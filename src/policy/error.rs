@@ -343,6 +343,12 @@ pub enum Problem {
     /// A JSON pointer that is neither empty nor starts with `/`.
     #[error("`{0}` is not a JSON pointer: it must be empty or start with `/`")]
     InvalidJsonPointer(String),
+    /// `[ledger] backend = "redis"` without a `url`.
+    #[error("a redis ledger needs a `url`")]
+    LedgerUrlMissing,
+    /// `[ledger] backend = "redis"` in a build without the `redis` feature.
+    #[error("a redis ledger needs this crate's `redis` feature")]
+    LedgerNeedsRedisFeature,
     /// A license key or revocation file named by `[license]` could not be
     /// loaded.
     #[error("{0}")]

@@ -26,6 +26,7 @@ pub use rule::{Action, Rule};
 use crate::AcceleratorClass;
 use crate::accelerator::{Catalog, Regime};
 use crate::jurisdiction::{CountryGroups, IpTable};
+use crate::ledger::LedgerConfig;
 use crate::license::{LicenseConfig, LicenseTrust};
 use rule::ClassSet;
 
@@ -106,6 +107,7 @@ pub struct Policy {
     pub(crate) ip_table_files: Vec<PathBuf>,
     pub(crate) ip_table: Option<Arc<IpTable>>,
     pub(crate) http: HttpConfig,
+    pub(crate) ledger: Option<LedgerConfig>,
     pub(crate) revision: u64,
 }
 
@@ -256,6 +258,11 @@ impl Policy {
     /// if it names any.
     pub fn ip_table(&self) -> Option<&Arc<IpTable>> {
         self.ip_table.as_ref()
+    }
+
+    /// The `[ledger]` section: which ledger counts license quantities.
+    pub fn ledger_config(&self) -> Option<&LedgerConfig> {
+        self.ledger.as_ref()
     }
 
     /// A number that identifies this policy among all loaded by the

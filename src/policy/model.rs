@@ -8,6 +8,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::date;
+use crate::ledger::LedgerConfig;
 use crate::license::LicenseConfig;
 
 pub(crate) type S<T> = Spanned<T>;
@@ -34,6 +35,8 @@ pub(crate) struct PolicyFile {
     pub(crate) network: Option<S<NetworkFile>>,
     #[serde(default)]
     pub(crate) http: Option<S<HttpFile>>,
+    #[serde(default)]
+    pub(crate) ledger: Option<S<LedgerConfig>>,
 }
 
 #[derive(Debug, Deserialize)]
