@@ -296,3 +296,33 @@ pub trait Ledger: Send + Sync + 'static {
     /// made is left to the pending expiry.
     fn release_detached(&self, license: &str, id: &ReservationId);
 }
+
+/// A shared ledger: several gates (one per replica in tests, or layers in
+/// one process) can count on one.
+impl<L: Ledger + ?Sized> Ledger for std::sync::Arc<L> {
+    fn reserve(&self, request: ReservationRequest) -> LedgerFuture<'_, Reserved> {
+        (**self).reserve(request)
+    }
+    fn confirm<'a>(&'a self, license: &'a str, id: &'a ReservationId) -> LedgerFuture<'a, bool> {
+        (**self).confirm(license, id)
+    }
+    fn release<'a>(&'a self, license: &'a str, id: &'a ReservationId) -> LedgerFuture<'a, bool> {
+        (**self).release(license, id)
+    }
+    fn usage<'a>(&'a self, license: &'a str) -> LedgerFuture<'a, Usage> {
+        (**self).usage(license)
+    }
+    fn reservations<'a>(&'a self, license: &'a str) -> LedgerFuture<'a, Vec<Reservation>> {
+        (**self).reservations(license)
+    }
+    fn reconcile<'a>(
+        &'a self,
+        license: &'a str,
+        running: &'a [ReservationId],
+    ) -> LedgerFuture<'a, Usage> {
+        (**self).reconcile(license, running)
+    }
+    fn release_detached(&self, license: &str, id: &ReservationId) {
+        (**self).release_detached(license, id);
+    }
+}
