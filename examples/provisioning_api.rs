@@ -2,12 +2,16 @@
 //!
 //! ```text
 //! cargo run --example provisioning_api [-- --listen 127.0.0.1:3000] [--policy FILE] [--ip-table FILE]...
+//! cargo run --example provisioning_api --features redis -- --redis redis://127.0.0.1:6379
 //! ```
 //!
 //! Serves `POST /v1/instances` (JSON `{"instance_type": …, "count": …}`),
-//! `GET /v1/instances` and `GET /healthz` on the embedded default policy plus
-//! the demo license issuer of `examples/demo-issuer/` (whose private key is
-//! public: never deploy it). Each handler echoes the tags the layer added.
+//! `GET /v1/instances`, `DELETE /v1/instances/{id}` (terminates an instance
+//! and releases its license reservation), `GET /v1/licenses/{jti}/usage`
+//! and `GET /healthz` on the embedded default policy plus the demo license
+//! issuer of `examples/demo-issuer/` (whose private key is public: never
+//! deploy it). License quantities are counted in an in-process ledger, or
+//! in Redis with `--redis`. Each handler echoes the tags the layer added.
 //! On start it prints ready-to-paste `curl` commands; each decision is
 //! logged on stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -17,12 +21,18 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
 use axum::body::Bytes;
-use axum::http::{HeaderMap, Method, Uri};
-use axum::routing::get;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::routing::{delete, get};
 use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
 use tower_export_control::jurisdiction::IpTable;
+use tower_export_control::ledger::{Ledger, MemoryLedger, ReservationId};
 use tower_export_control::license::LicenseTrust;
 use tower_export_control::{ExportControlLayer, ExportTags, Gate, Policy};
 
@@ -33,6 +43,7 @@ struct Args {
     listen: SocketAddr,
     policy: Option<PathBuf>,
     ip_tables: Vec<PathBuf>,
+    redis: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -40,6 +51,7 @@ fn parse_args() -> Result<Args, String> {
         listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
         policy: None,
         ip_tables: Vec::new(),
+        redis: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -53,11 +65,11 @@ fn parse_args() -> Result<Args, String> {
             }
             "--policy" => args.policy = Some(value()?.into()),
             "--ip-table" => args.ip_tables.push(value()?.into()),
+            "--redis" => args.redis = Some(value()?),
             "-h" | "--help" => {
-                return Err(
-                    "usage: provisioning_api [--listen ADDR] [--policy FILE] [--ip-table FILE]..."
-                        .into(),
-                );
+                return Err("usage: provisioning_api [--listen ADDR] [--policy FILE] \
+                     [--ip-table FILE]... [--redis URL]"
+                    .into());
             }
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -83,7 +95,26 @@ fn load_gate(args: &Args) -> Result<Gate, String> {
         let table = IpTable::from_paths(&args.ip_tables).map_err(|e| e.to_string())?;
         gate = gate.with_ip_table(table);
     }
-    Ok(gate)
+    Ok(match (&args.redis, gate.ledger()) {
+        (Some(url), _) => gate.with_ledger(redis_ledger(url)?),
+        // The policy's own [ledger], else one in this process.
+        (None, Some(_)) => gate,
+        (None, None) => gate.with_ledger(MemoryLedger::new()),
+    })
+}
+
+#[cfg(feature = "redis")]
+fn redis_ledger(url: &str) -> Result<impl Ledger, String> {
+    let config = tower_export_control::ledger::LedgerConfig::redis(url);
+    tower_export_control::ledger::RedisLedger::new(&config).map_err(|e| e.to_string())
+}
+
+#[cfg(not(feature = "redis"))]
+fn redis_ledger(_url: &str) -> Result<MemoryLedger, String> {
+    Err(
+        "--redis needs the `redis` feature: cargo run --example provisioning_api --features redis"
+            .into(),
+    )
 }
 
 /// A license for customer `acme-cn` in CN, signed with the demo key.
@@ -102,16 +133,26 @@ fn demo_license() -> Result<String, String> {
         "exp": exp.as_secs(),
         "countries": ["CN"],
         "accelerator_classes": ["3A090.a"],
-        "max_accelerators": 64,
+        "max_accelerators": 16,
     });
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
     header.kid = Some(DEMO_KID.to_owned());
     jsonwebtoken::encode(&header, &claims, &key).map_err(|e| e.to_string())
 }
 
+/// The instances created: id → the license reservation that counts them.
+#[derive(Clone)]
+struct App {
+    gate: Gate,
+    instances: Arc<Mutex<HashMap<u64, Option<(String, ReservationId)>>>>,
+    next: Arc<AtomicU64>,
+}
+
 /// Echoes what the handler received: the typed tags and the `x-export-*`
-/// headers the layer added.
+/// headers the layer added. A POST creates an instance of exactly what the
+/// tags name, and keeps the reservation that counts it.
 async fn echo(
+    State(app): State<App>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -123,6 +164,18 @@ async fn echo(
         .filter(|(k, _)| k.as_str().starts_with("x-export-"))
         .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap_or("<binary>"))))
         .collect();
+    let instance = (method == Method::POST).then(|| {
+        let id = app.next.fetch_add(1, Ordering::Relaxed);
+        let held = tags
+            .as_ref()
+            .and_then(|Extension(t)| t.reservation())
+            .map(|r| (r.license.clone(), r.id.clone()));
+        app.instances
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, held);
+        id
+    });
     let tags = tags.map(|Extension(t)| {
         json!({
             "countries": t.verdict().countries().map(|(c, s)| json!({"country": c, "source": format!("{s:?}").to_lowercase()})).collect::<Vec<_>>(),
@@ -134,14 +187,64 @@ async fn echo(
             "decision": t.outcome().as_str(),
             "rules": t.verdict().rules().collect::<Vec<_>>(),
             "license_id": t.license_id(),
+            "reservation": t.reservation().map(|r| r.id.as_str()),
         })
     });
     Json(json!({
         "handled": format!("{method} {}", uri.path()),
+        "instance": instance,
         "body_bytes_received": body.len(),
         "export_headers": export_headers,
         "export_tags": tags,
     }))
+}
+
+/// Terminates an instance: releases its reservation through the ledger.
+async fn terminate(State(app): State<App>, UrlPath(id): UrlPath<u64>) -> (StatusCode, Json<Value>) {
+    let held = app
+        .instances
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .remove(&id);
+    let Some(held) = held else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "no such instance"})),
+        );
+    };
+    let released = match (held, app.gate.ledger()) {
+        (Some((license, reservation)), Some(ledger)) => {
+            match ledger.release(&license, &reservation).await {
+                Ok(released) => json!(released),
+                Err(e) => json!(format!("not released ({e}); it lapses or is reconciled")),
+            }
+        }
+        _ => json!(false),
+    };
+    (
+        StatusCode::OK,
+        Json(json!({"terminated": id, "released": released})),
+    )
+}
+
+/// What a license has in use across the fleet.
+async fn license_usage(
+    State(app): State<App>,
+    UrlPath(jti): UrlPath<String>,
+) -> (StatusCode, Json<Value>) {
+    let Some(ledger) = app.gate.ledger() else {
+        return (StatusCode::NOT_FOUND, Json(json!({"error": "no ledger"})));
+    };
+    match ledger.usage(&jti).await {
+        Ok(usage) => (
+            StatusCode::OK,
+            Json(json!({"license": jti, "usage": usage})),
+        ),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": e.to_string()})),
+        ),
+    }
 }
 
 async fn healthz() -> &'static str {
@@ -159,10 +262,17 @@ fn print_curls(addr: SocketAddr, license: &str) {
     println!(
         "curl -i {url} -H 'content-type: application/json' -H 'x-customer-id: acme-cn' -H 'x-customer-country: CN' \\\n  -d '{{\"instance_type\": \"p5.48xlarge\", \"count\": 1}}'\n"
     );
-    println!("# 3. Allowed with the demo export license (allow-licensed)");
+    println!(
+        "# 3. Allowed with the demo export license (allow-licensed). It is for 16 accelerators:\n\
+         #    run it three times: 200, 200, then 451 license_quantity_exhausted"
+    );
     println!(
         "curl -i {url} -H 'content-type: application/json' -H 'x-customer-id: acme-cn' -H 'x-customer-country: CN' \\\n  -H 'x-export-license: {license}' \\\n  -d '{{\"instance_type\": \"p5.48xlarge\", \"count\": 1}}'\n"
     );
+    println!("# 4. Terminate instance 1 (releases its 8 accelerators), then POST again: 200");
+    println!("curl -i -X DELETE {url}/1\n");
+    println!("# 5. What the demo license has in use across the fleet");
+    println!("curl -s http://{addr}/v1/licenses/DEMO-LIC-0001/usage\n");
 }
 
 #[tokio::main]
@@ -186,9 +296,17 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let state = App {
+        gate: gate.clone(),
+        instances: Arc::default(),
+        next: Arc::new(AtomicU64::new(1)),
+    };
     let app = Router::new()
         .route("/v1/instances", get(echo).post(echo))
+        .route("/v1/instances/{id}", delete(terminate))
+        .route("/v1/licenses/{jti}/usage", get(license_usage))
         .route("/healthz", get(healthz))
+        .with_state(state)
         .layer(ExportControlLayer::new(gate));
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(l) => l,
