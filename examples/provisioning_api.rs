@@ -140,11 +140,14 @@ fn demo_license() -> Result<String, String> {
     jsonwebtoken::encode(&header, &claims, &key).map_err(|e| e.to_string())
 }
 
+/// A license (`jti`) and the reservation that counts an instance on it.
+type Counted = Option<(String, ReservationId)>;
+
 /// The instances created: id → the license reservation that counts them.
 #[derive(Clone)]
 struct App {
     gate: Gate,
-    instances: Arc<Mutex<HashMap<u64, Option<(String, ReservationId)>>>>,
+    instances: Arc<Mutex<HashMap<u64, Counted>>>,
     next: Arc<AtomicU64>,
 }
 
