@@ -428,7 +428,10 @@ pub(crate) fn evaluate(
             let required = d.reason().unwrap_or(ReasonCode::LicenseRequired);
             match (license, d.license_requirement()) {
                 (Some(token), Some(requirement)) => {
-                    match verifier.check(trust, token, facts.customer_id, &requirement, now()) {
+                    let checked = verifier
+                        .check(trust, token, facts.customer_id, &requirement, now())
+                        .and_then(|grant| revoked_by_policy(policy, grant));
+                    match checked {
                         Ok(grant) => (Outcome::AllowLicensed, None, LicenseCheck::Granted(grant)),
                         Err(denial) => (
                             Outcome::Deny,
@@ -489,6 +492,15 @@ pub(crate) fn evaluate(
         reservation: None,
         exhausted: None,
     }
+}
+
+/// The policy's own revocation list holds even when the gate supplies the
+/// issuers (a policy that names none).
+fn revoked_by_policy(policy: &Policy, grant: LicenseGrant) -> Result<LicenseGrant, LicenseDenial> {
+    if policy.license_trust().is_revoked(grant.jti()) {
+        return Err(LicenseDenial::revoked(grant.jti()));
+    }
+    Ok(grant)
 }
 
 /// A sentence explaining a decision, e.g. "Instance type p5.48xlarge

@@ -3,12 +3,16 @@
 //! our own denial bytes.
 
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
+
+use super::read::strip_trailer_forgeries;
+use super::tags::TagValues;
 
 pin_project! {
     /// A body passed through, or bytes the layer holds.
@@ -115,11 +119,49 @@ macro_rules! wrapper_body {
     };
 }
 
-wrapper_body! {
-    /// The request body the inner service receives: the client's body
-    /// untouched, or, on provisioning routes, exactly the bytes the layer
-    /// read from it.
-    RequestBody
+pin_project! {
+    /// The request body the inner service receives: the client's body, or,
+    /// on provisioning routes, exactly the bytes the layer read from it;
+    /// its trailers without what could forge a tag (as the headers).
+    #[derive(Debug)]
+    pub struct RequestBody<B> {
+        #[pin]
+        kind: Kind<B>,
+        forgeries: Option<Arc<TagValues>>,
+    }
+}
+
+impl<B: Body<Data = Bytes>> Body for RequestBody<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let this = self.project();
+        let frame = ready!(this.kind.poll_frame(cx));
+        let Some(Ok(frame)) = frame else {
+            return Poll::Ready(frame);
+        };
+        let frame = match (frame.into_trailers(), this.forgeries.as_ref()) {
+            (Ok(mut trailers), Some(values)) => {
+                strip_trailer_forgeries(&mut trailers, &values.inputs);
+                Frame::trailers(trailers)
+            }
+            (Ok(trailers), None) => Frame::trailers(trailers),
+            (Err(frame), _) => frame,
+        };
+        Poll::Ready(Some(Ok(frame)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.kind.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.kind.size_hint()
+    }
 }
 
 wrapper_body! {
@@ -128,27 +170,35 @@ wrapper_body! {
 }
 
 impl<B> RequestBody<B> {
-    pub(crate) fn streaming(body: B) -> Self {
+    /// The client's body, its trailers cleaned with `forgeries`' names.
+    pub(crate) fn streaming(body: B, forgeries: Arc<TagValues>) -> Self {
         Self {
             kind: Kind::Passed { body },
+            forgeries: Some(forgeries),
         }
     }
 
     /// The bytes read from a provisioning body, and its trailers, if it
     /// had any.
-    pub(crate) fn buffered(data: Bytes, trailers: Option<HeaderMap>) -> Self {
+    pub(crate) fn buffered(
+        data: Bytes,
+        trailers: Option<HeaderMap>,
+        forgeries: Arc<TagValues>,
+    ) -> Self {
         Self {
             kind: Kind::held(data, trailers),
+            forgeries: Some(forgeries),
         }
     }
 
     /// The bytes read from the start of a body, then the rest of it.
-    pub(crate) fn prefixed(data: Bytes, body: Pin<Box<B>>) -> Self {
+    pub(crate) fn prefixed(data: Bytes, body: Pin<Box<B>>, forgeries: Arc<TagValues>) -> Self {
         Self {
             kind: Kind::Prefixed {
                 data: (!data.is_empty()).then_some(data),
                 body,
             },
+            forgeries: Some(forgeries),
         }
     }
 }

@@ -139,8 +139,17 @@ pub(crate) struct BodyFacts {
 /// Reads the instance type and count from a JSON body at the route's
 /// pointers. An empty body names neither.
 pub(crate) fn read_body(bytes: &[u8], route: &ProvisioningRoute) -> Result<BodyFacts, ReasonCode> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
+    // JSON's whitespace only (RFC 8259 §2): a form feed is not.
+    if bytes
+        .iter()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+    {
         return Ok(BodyFacts::default());
+    }
+    // The search skips members it does not read without checking their
+    // text: a body a strict parser refuses must not pass (RFC 8259 §8.1).
+    if std::str::from_utf8(bytes).is_err() {
+        return Err(ReasonCode::InvalidBody);
     }
     let pointers = [
         route.instance_type_pointer.as_str(),
@@ -235,8 +244,7 @@ pub(crate) fn protocol(headers: &HeaderMap) -> Protocol {
 /// when a back end folds `_` into `-` (`x_export_license_id`,
 /// `x_customer_country`), and `Connection` tokens naming any of those (a
 /// hop-by-hop proxy behind the layer would delete the named headers).
-pub(crate) fn strip_forgeries(headers: &mut HeaderMap, cfg: &HttpConfig) {
-    let inputs = cfg.input_headers();
+pub(crate) fn strip_forgeries(headers: &mut HeaderMap, inputs: &[HeaderName]) {
     let folded = |b: &u8| {
         if *b == b'_' {
             b'-'
@@ -262,6 +270,40 @@ pub(crate) fn strip_forgeries(headers: &mut HeaderMap, cfg: &HttpConfig) {
     let ours = |name: &[u8]| is_export(name) || (name.contains(&b'_') && is_input(name));
     // A `Connection` token to remove: one naming ours or an input header.
     let named = |token: &[u8]| is_export(token) || is_input(token);
+    strip(headers, ours, named);
+}
+
+/// Removes from request trailers every `x-export-*` header and every input
+/// header, under any spelling: the request was judged on its headers, and a
+/// server that merges trailers into them (tonic's metadata) must not see
+/// other values.
+pub(crate) fn strip_trailer_forgeries(trailers: &mut HeaderMap, inputs: &[HeaderName]) {
+    let folded = |b: &u8| {
+        if *b == b'_' {
+            b'-'
+        } else {
+            b.to_ascii_lowercase()
+        }
+    };
+    let named = |name: &[u8]| {
+        let export = name.len() >= 9
+            && name
+                .iter()
+                .take(9)
+                .map(folded)
+                .eq(b"x-export-".iter().copied());
+        export
+            || inputs.iter().any(|input| {
+                let input = input.as_str().as_bytes();
+                input.len() == name.len() && name.iter().map(folded).eq(input.iter().copied())
+            })
+    };
+    strip(trailers, named, named);
+}
+
+/// Removes the headers `ours` names and the `Connection` tokens `named`
+/// names.
+fn strip(headers: &mut HeaderMap, ours: impl Fn(&[u8]) -> bool, named: impl Fn(&[u8]) -> bool) {
     let forged = headers.keys().any(|k| ours(k.as_str().as_bytes()));
     if forged {
         let names: Vec<HeaderName> = headers

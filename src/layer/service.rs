@@ -19,9 +19,10 @@ use super::future::ResponseFuture;
 use super::grpc::{RequestedInstances, read_first_message};
 use super::quantity::count;
 use super::read::{
-    BodyFacts, HeaderFacts, MAX_COUNT, merge, read_body, read_headers, strip_forgeries,
-    visible_ascii,
+    BodyFacts, HeaderFacts, MAX_COUNT, Protocol, merge, protocol, read_body, read_headers,
+    strip_forgeries, visible_ascii,
 };
+use super::tags::TagValues;
 use crate::Policy;
 use crate::policy::{ProvisioningRoute, RouteBody};
 use crate::{Gate, ReasonCode};
@@ -108,7 +109,8 @@ where
             let Some(ledger) = ledger else {
                 return match r.act(verdict, &facts, &mut parts) {
                     Ok(()) => {
-                        let req = Request::from_parts(parts, RequestBody::streaming(body));
+                        let values = self.shared.tag_values(&r.policy);
+                        let req = Request::from_parts(parts, RequestBody::streaming(body, values));
                         ResponseFuture::inner(self.inner.call(req))
                     }
                     Err(denied) => ResponseFuture::denied(denied),
@@ -130,12 +132,18 @@ where
             let mut r = InFlight::new(&shared, policy);
             r.client = client;
             let (verdict, body) = match reads {
-                Some((verdict, _)) => (verdict, RequestBody::streaming(body)),
+                Some((verdict, _)) => {
+                    let values = shared.tag_values(&r.policy);
+                    (verdict, RequestBody::streaming(body, values))
+                }
                 None => {
                     let route = route.and_then(|i| r.policy.http().provisioning_routes.get(i));
+                    let values = shared.tag_values(&r.policy);
                     let read = match body_kind {
-                        Some(RouteBody::Grpc) => read_grpc(&shared, body, &r.policy, &parts).await,
-                        _ => read_json(body, &r.policy, route).await,
+                        Some(RouteBody::Grpc) => {
+                            read_grpc(&shared, body, &r.policy, &parts, values).await
+                        }
+                        _ => read_json(body, &r.policy, route, values).await,
                     };
                     let (body, body_facts) = match read {
                         Ok(read) => read,
@@ -147,6 +155,9 @@ where
                         let detail = body_problem(reason);
                         return Err(r.reject(reason, detail, Some(&facts), &parts));
                     }
+                    // Decided on the policy in force now: a reload while the
+                    // body was uploading reaches this request too.
+                    r.policy = shared.gate.policy();
                     (r.evaluate(&facts), body)
                 }
             };
@@ -176,6 +187,7 @@ async fn read_json<B>(
     body: B,
     policy: &Policy,
     route: Option<&ProvisioningRoute>,
+    values: Arc<TagValues>,
 ) -> Result<(RequestBody<B>, BodyFacts), Refusal>
 where
     B: Body<Data = Bytes>,
@@ -201,7 +213,7 @@ where
         Some(Err(reason)) => return Err((reason, body_problem(reason).into())),
         None => BodyFacts::default(),
     };
-    Ok((RequestBody::buffered(bytes, trailers), body_facts))
+    Ok((RequestBody::buffered(bytes, trailers, values), body_facts))
 }
 
 /// Reads a gRPC call up to the end of its first message and has the
@@ -211,6 +223,7 @@ async fn read_grpc<B>(
     body: B,
     policy: &Policy,
     parts: &Parts,
+    values: Arc<TagValues>,
 ) -> Result<(RequestBody<B>, BodyFacts), Refusal>
 where
     B: Body<Data = Bytes>,
@@ -236,8 +249,8 @@ where
     let body_facts =
         body_facts(requested).map_err(|reason| (reason, body_problem(reason).into()))?;
     let body = match first.ended {
-        Some(trailers) => RequestBody::buffered(first.read, trailers),
-        None => RequestBody::prefixed(first.read, body),
+        Some(trailers) => RequestBody::buffered(first.read, trailers, values),
+        None => RequestBody::prefixed(first.read, body, values),
     };
     Ok((body, body_facts))
 }
@@ -291,11 +304,14 @@ fn prepare(
         }
     };
     // After reading: the license header is itself an `x-export-*` name.
-    strip_forgeries(&mut parts.headers, http);
-    let route = http
-        .provisioning_routes
-        .iter()
-        .position(|route| route.matches(&parts.method, parts.uri.path()));
+    strip_forgeries(&mut parts.headers, &r.shared.tag_values(&policy).inputs);
+    let grpc = protocol(&parts.headers) != Protocol::Http;
+    let route = http.provisioning_routes.iter().position(|route| {
+        // gRPC servers dispatch on the path whatever the method: a gRPC
+        // call on a route's path is on the route.
+        route.matches(&parts.method, parts.uri.path())
+            || (grpc && route.matches_path(parts.uri.path()))
+    });
     let body = route
         .and_then(|i| http.provisioning_routes.get(i))
         .map(|route| route.body);

@@ -58,6 +58,13 @@ impl LicenseDenial {
         }
     }
 
+    pub(crate) fn revoked(jti: &str) -> Self {
+        Self::new(
+            ReasonCode::LicenseRevoked,
+            format!("license {jti:?} has been revoked"),
+        )
+    }
+
     pub(crate) fn invalid(detail: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ReasonCode::LicenseInvalid, detail)
     }

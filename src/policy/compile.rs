@@ -728,6 +728,17 @@ fn compile_license(
     };
     let span = raw.span();
     let config = raw.into_inner();
+    if config.issuers.is_empty() && config.audience.is_some() {
+        // The audience binds this section's issuers; with none it would
+        // silently not apply to the issuers a gate supplies.
+        cx.report(
+            span.clone(),
+            "license",
+            "audience",
+            Problem::AudienceWithoutIssuers,
+        );
+        return None;
+    }
     let base = base_dir.unwrap_or(std::path::Path::new("."));
     let trust = LicenseTrust::from_config(&config, base)
         .map_err(|e| {
@@ -788,6 +799,9 @@ fn compile_network(
 
 fn compile_http(cx: &Ctx<'_>, raw: Option<&S<model::HttpFile>>) -> Option<HttpConfig> {
     let d = HttpConfig::default();
+    let Some(raw_http_span) = raw.map(S::span) else {
+        return Some(d);
+    };
     let Some(raw) = raw.map(S::get_ref) else {
         return Some(d);
     };
@@ -816,6 +830,25 @@ fn compile_http(cx: &Ctx<'_>, raw: Option<&S<model::HttpFile>>) -> Option<HttpCo
             let help = Some(format!("did you mean `/{path}`?"));
             let problem = Problem::PathWithoutSlash(path.clone());
             cx.report_help(r.path.span(), &entry, "path", problem, help);
+        } else if path != "/" {
+            // A route the layer never matches leaves its requests unjudged.
+            let bad = path.split('/').skip(1).find(|segment| {
+                segment.is_empty()
+                    || segment.starts_with(':')
+                    || segment.contains('{')
+                    || segment.contains('}')
+            });
+            if let Some(segment) = bad {
+                let help = (!segment.is_empty()).then(|| {
+                    let fixed: Vec<&str> = path
+                        .split('/')
+                        .map(|s| if s == segment { "*" } else { s })
+                        .collect();
+                    format!("did you mean `{}`?", fixed.join("/"))
+                });
+                let problem = Problem::RoutePathSegment(path.clone());
+                cx.report_help(r.path.span(), &entry, "path", problem, help);
+            }
         }
         let pointer = |v: &Option<S<String>>, field: &str, default: &str| match v {
             None => default.to_owned(),
@@ -889,5 +922,22 @@ fn compile_http(cx: &Ctx<'_>, raw: Option<&S<model::HttpFile>>) -> Option<HttpCo
         blocked_by: raw.blocked_by.as_ref().map(|v| v.get_ref().clone()),
         provisioning_routes: routes,
     };
+    // Two inputs read from one header: the second is never read.
+    let fields = [
+        ("country_header", &raw.country_header),
+        ("headquarters_header", &raw.headquarters_header),
+        ("parent_country_header", &raw.parent_country_header),
+        ("customer_id_header", &raw.customer_id_header),
+        ("instance_type_header", &raw.instance_type_header),
+        ("instance_count_header", &raw.instance_count_header),
+        ("license_header", &raw.license_header),
+    ];
+    let inputs = config.input_headers();
+    for (i, (name, (field, value))) in inputs.iter().zip(fields).enumerate() {
+        if inputs.iter().take(i).any(|earlier| earlier == name) {
+            let span = value.as_ref().map_or(raw_http_span.clone(), S::span);
+            cx.report(span, "http", field, Problem::Duplicate(name.to_string()));
+        }
+    }
     (cx.found() == before).then_some(config)
 }

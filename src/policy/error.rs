@@ -340,9 +340,23 @@ pub enum Problem {
     /// A provisioning route path that does not start with `/`.
     #[error("`{0}` must start with `/`")]
     PathWithoutSlash(String),
+    /// A route path segment the layer would never match as a router does:
+    /// a `{param}` or `:param` placeholder, an empty segment or a trailing
+    /// `/`.
+    #[error(
+        "`{0}` can never match a request path: use `*` for a segment that varies, \
+         and no empty segments or trailing `/`"
+    )]
+    RoutePathSegment(String),
     /// A JSON pointer that is neither empty nor starts with `/`.
     #[error("`{0}` is not a JSON pointer: it must be empty or start with `/`")]
     InvalidJsonPointer(String),
+    /// `[license] audience` in a section that names no issuers.
+    #[error(
+        "`audience` applies to this section's issuers, and it names none; \
+         set it where the issuers are configured"
+    )]
+    AudienceWithoutIssuers,
     /// `[ledger] backend = "redis"` without a `url`.
     #[error("a redis ledger needs a `url`")]
     LedgerUrlMissing,

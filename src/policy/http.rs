@@ -98,11 +98,18 @@ impl HttpConfig {
 }
 
 impl ProvisioningRoute {
-    /// Whether a request with this method and path is on the route.
+    /// Whether a request with this method and path is on the route. A
+    /// gRPC route (`body = "grpc"`) matches on the path alone: gRPC servers
+    /// dispatch on the path whatever the method.
     pub fn matches(&self, method: &Method, path: &str) -> bool {
-        if *method != self.method {
+        if *method != self.method && self.body != RouteBody::Grpc {
             return false;
         }
+        self.matches_path(path)
+    }
+
+    /// Whether `path` is the route's path.
+    pub fn matches_path(&self, path: &str) -> bool {
         let mut want = self.path.split('/');
         let mut got = path.split('/');
         loop {
