@@ -51,7 +51,8 @@ fn provision(instance_type: Option<&str>, body: &[u8]) -> Result<Bytes, StatusCo
 #[test]
 #[ignore = "fuzz finding: invalid UTF-8 inside a skipped JSON string passes as a valid provisioning body"]
 fn json_body_invalid_utf8_in_a_skipped_string_is_rejected() {
-    let body = b"{\"instance_type\":\"m7i.large\",\"x\":\"\xff\"}";
+    // Minimised by `cargo fuzz tmin` (profile byte 0x01: declared US).
+    let body = b"{\"instance_type\":\"e\",\"\":\"\xff\"}";
     assert!(serde_json::from_slice::<serde_json::Value>(body).is_err());
     assert_eq!(provision(None, body), Err(StatusCode::BAD_REQUEST));
 }
