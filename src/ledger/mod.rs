@@ -28,6 +28,8 @@
 
 mod config;
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
 use std::fmt;
 use std::future::Future;
@@ -36,6 +38,8 @@ use std::time::Duration;
 
 pub use config::{LedgerBackend, LedgerConfig};
 pub use memory::MemoryLedger;
+#[cfg(feature = "redis")]
+pub use redis::RedisLedger;
 
 /// A boxed future, for a `dyn Ledger`.
 pub type LedgerFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, LedgerError>> + Send + 'a>>;
