@@ -26,19 +26,20 @@ use super::{
 ///
 /// | key | type | holds |
 /// |---|---|---|
-/// | `P:{jti}:res` | hash | reservation id → the reservation |
+/// | `P:{jti}:res` | hash | reservation id → the reservation; and the counters |
 /// | `P:{jti}:pending` | sorted set | pending reservation ids, scored by expiry (ms since the epoch) |
-/// | `P:{jti}:use` | hash | `active` and `pending`: the accelerators held |
 ///
 /// A reservation is stored as
 /// `accelerators|created_ms|["customer","instance_type"]` (the time is the
-/// server's).
+/// server's). The counters are the fields ` active` and ` pending` (with a
+/// leading space, which no reservation id has): the accelerators held, so
+/// that no operation has to add up every reservation. A reservation is
+/// pending while its id is in the sorted set, active otherwise. A license
+/// with no reservation has no keys.
 ///
 /// In the key, `%`, `{` and `}` of the jti are percent-encoded (`%25`,
 /// `%7B`, `%7D`) and an empty jti is written `%`, so that no jti can end
-/// the `{…}` hash tag early or name another license's keys. A reservation
-/// is pending while its id is in the sorted set, active otherwise. A
-/// license with no reservation has no keys.
+/// the `{…}` hash tag early or name another license's keys.
 ///
 /// # Expiry
 ///
@@ -47,7 +48,7 @@ use super::{
 /// clock (`TIME`), has passed. A replica that stops between reserve and
 /// confirm holds nothing beyond `pending_ttl_seconds`. Active reservations
 /// never expire; [`reconcile`](Ledger::reconcile) drops those the
-/// provider's inventory no longer runs.
+/// provider's inventory no longer runs, and counts again what is left.
 ///
 /// # Redis Cluster
 ///
@@ -239,13 +240,9 @@ impl Inner {
             .await
     }
 
-    fn keys(&self, license: &str) -> [String; 3] {
+    fn keys(&self, license: &str) -> [String; 2] {
         let base = format!("{}:{{{}}}", self.prefix, encode_tag(license));
-        [
-            format!("{base}:res"),
-            format!("{base}:pending"),
-            format!("{base}:use"),
-        ]
+        [format!("{base}:res"), format!("{base}:pending")]
     }
 
     async fn reserve(&self, request: ReservationRequest) -> Result<Reserved, LedgerError> {
@@ -416,6 +413,9 @@ fn reservations(license: &str, reply: Value) -> Option<Vec<Reservation>> {
     while let Some(field) = fields.next() {
         let field = bytes(field)?;
         let stored = bytes(fields.next()?)?;
+        if field == ACTIVE_FIELD.as_bytes() || field == PENDING_FIELD.as_bytes() {
+            continue;
+        }
         let id = ReservationId::new(std::str::from_utf8(field).ok()?).ok()?;
         let is_pending = pending.contains(field);
         out.push(decode(license.to_owned(), id, stored, is_pending)?);
@@ -424,124 +424,148 @@ fn reservations(license: &str, reply: Value) -> Option<Vec<Reservation>> {
     Some(out)
 }
 
-/// Shared by every script. KEYS: the license's `res`, `pending` and `use`
-/// keys. Counters are changed with HINCRBY on the decimal strings the
-/// caller sent: Redis adds 64-bit integers exactly, Lua's doubles and
-/// `tostring` would not.
-const PRELUDE: &str = r"
-local res, pending, use = KEYS[1], KEYS[2], KEYS[3]
+/// The counters' fields in the `res` hash. A reservation id is visible
+/// ASCII, so no id starts with a space. Invariant: a `res` hash holding a
+/// reservation holds both counters.
+const ACTIVE_FIELD: &str = " active";
+const PENDING_FIELD: &str = " pending";
+
+// The scripts below. KEYS: the license's `res` hash and `pending` sorted
+// set. Helpers are inlined rather than defined as Lua functions: a
+// function definition is a closure made on every call. Counters are
+// decimal strings written with `%.0f`, exact for the integers below 2^53
+// they hold (`tostring` is not).
+
+/// Sets `now` (ms) from the server's clock, `t` the raw `TIME` reply.
+const NOW: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local function add(field, n, sign)
-  if n ~= '0' then redis.call('HINCRBY', use, field, sign .. n) end
-end
-local function accelerators(stored)
-  return string.match(stored, '^(%d+)|') or '0'
-end
-local function tidy()
-  if redis.call('EXISTS', res) == 0 then redis.call('DEL', use) end
-end
-local function drop(id, stored)
-  redis.call('HDEL', res, id)
-  if redis.call('ZREM', pending, id) == 1 then
-    add('pending', accelerators(stored), '-')
-  else
-    add('active', accelerators(stored), '-')
-  end
-end
-local function expire()
-  local lapsed = redis.call('ZRANGEBYSCORE', pending, '-inf', now)
-  if #lapsed == 0 then return end
+";
+
+/// Drops lapsed pending reservations (rarely any), and the hash if only
+/// the counters are left.
+const EXPIRE: &str = r"
+local lapsed = redis.call('ZRANGEBYSCORE', pending, '-inf', now)
+if #lapsed > 0 then
   for _, id in ipairs(lapsed) do
-    local stored = redis.call('HGET', res, id)
-    if stored then drop(id, stored) else redis.call('ZREM', pending, id) end
+    local v = redis.call('HGET', res, id)
+    if v then
+      redis.call('HDEL', res, id)
+      local n = string.match(v, '^(%d+)|')
+      if n and n ~= '0' then redis.call('HINCRBY', res, ' pending', '-' .. n) end
+    end
   end
-  tidy()
-end
-local function counters()
-  local c = redis.call('HMGET', use, 'active', 'pending')
-  return {c[1] or '0', c[2] or '0'}
+  redis.call('ZREMRANGEBYSCORE', pending, '-inf', now)
+  if redis.call('HLEN', res) <= 2 then redis.call('DEL', res) end
 end
 ";
 
 /// ARGV: id, accelerators, limit, pending TTL in ms, details (JSON).
 /// Returns `{1, stored, is_pending}` or `{0, in_use}`.
 const RESERVE_BODY: &str = r"
-expire()
 local id, n = ARGV[1], ARGV[2]
-local stored = redis.call('HGET', res, id)
-if stored then
-  return {1, stored, redis.call('ZSCORE', pending, id) and 1 or 0}
+local c = redis.call('HMGET', res, id, ' active', ' pending')
+if c[1] then
+  return {1, c[1], redis.call('ZSCORE', pending, id) and 1 or 0}
 end
-local c = counters()
-local in_use = tonumber(c[1]) + tonumber(c[2])
+local active, held = c[2] or '0', tonumber(c[3] or '0')
+local in_use = tonumber(active) + held
 if in_use + tonumber(n) > tonumber(ARGV[3]) then
   return {0, in_use}
 end
-stored = n .. '|' .. t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000)) .. '|' .. ARGV[5]
-redis.call('HSET', res, id, stored)
+local v = n .. '|' .. t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000)) .. '|' .. ARGV[5]
+redis.call('HSET', res, id, v, ' active', active, ' pending', string.format('%.0f', held + tonumber(n)))
 redis.call('ZADD', pending, now + tonumber(ARGV[4]), id)
-add('pending', n, '')
-return {1, stored, 1}
+return {1, v, 1}
 ";
 
 /// ARGV: id. Returns 1 if the reservation exists (now active), else 0.
 const CONFIRM_BODY: &str = r"
-expire()
 local id = ARGV[1]
-local stored = redis.call('HGET', res, id)
-if not stored then return 0 end
+local c = redis.call('HMGET', res, id, ' active', ' pending')
+if not c[1] then return 0 end
 if redis.call('ZREM', pending, id) == 1 then
-  local n = accelerators(stored)
-  add('pending', n, '-')
-  add('active', n, '')
+  local n = tonumber(string.match(c[1], '^(%d+)|') or '0')
+  redis.call('HSET', res,
+    ' active', string.format('%.0f', tonumber(c[2] or '0') + n),
+    ' pending', string.format('%.0f', math.max(tonumber(c[3] or '0') - n, 0)))
 end
 return 1
 ";
 
 /// ARGV: id. Returns 1 if there was a reservation, else 0.
 const RELEASE_BODY: &str = r"
-local stored = redis.call('HGET', res, ARGV[1])
-if not stored then return 0 end
-drop(ARGV[1], stored)
-tidy()
+local id = ARGV[1]
+local c = redis.call('HMGET', res, id, ' active', ' pending')
+if not c[1] then return 0 end
+local n = tonumber(string.match(c[1], '^(%d+)|') or '0')
+local a, p = tonumber(c[2] or '0'), tonumber(c[3] or '0')
+if redis.call('ZREM', pending, id) == 1 then p = p - n else a = a - n end
+if redis.call('HLEN', res) <= 3 then
+  redis.call('DEL', res)
+else
+  redis.call('HDEL', res, id)
+  redis.call('HSET', res,
+    ' active', string.format('%.0f', math.max(a, 0)),
+    ' pending', string.format('%.0f', math.max(p, 0)))
+end
 return 1
 ";
 
 /// Returns `{active, pending}`.
 const USAGE_BODY: &str = r"
-expire()
-return counters()
+local c = redis.call('HMGET', res, ' active', ' pending')
+return {c[1] or '0', c[2] or '0'}
 ";
 
 /// Returns `{HGETALL res, pending ids}`.
 const RESERVATIONS_BODY: &str = r"
-expire()
 return {redis.call('HGETALL', res), redis.call('ZRANGE', pending, 0, -1)}
 ";
 
-/// ARGV: the ids still running. Returns `{active, pending}` left.
+/// ARGV: the ids still running. Drops the others and counts again what is
+/// left (mending any drift). Returns `{active, pending}`.
 const RECONCILE_BODY: &str = r"
-local keep = {}
+local keep, waiting = {}, {}
 for _, id in ipairs(ARGV) do keep[id] = true end
+for _, id in ipairs(redis.call('ZRANGE', pending, 0, -1)) do waiting[id] = true end
 local all = redis.call('HGETALL', res)
+local a, p, left = 0, 0, 0
 for i = 1, #all, 2 do
-  if not keep[all[i]] then drop(all[i], all[i + 1]) end
+  local id = all[i]
+  if string.sub(id, 1, 1) ~= ' ' then
+    if keep[id] then
+      left = left + 1
+      local n = tonumber(string.match(all[i + 1], '^(%d+)|') or '0')
+      if waiting[id] then p = p + n else a = a + n end
+    else
+      redis.call('HDEL', res, id)
+      if waiting[id] then redis.call('ZREM', pending, id) end
+    end
+  end
 end
-tidy()
-return counters()
+a, p = string.format('%.0f', a), string.format('%.0f', p)
+if left == 0 then
+  redis.call('DEL', res, pending)
+else
+  redis.call('HSET', res, ' active', a, ' pending', p)
+end
+return {a, p}
 ";
 
-fn script(body: &str) -> Script {
-    Script::new(&format!("{PRELUDE}{body}"))
+const KEYS: &str = "local res, pending = KEYS[1], KEYS[2]\n";
+
+fn script(parts: &[&str]) -> Script {
+    Script::new(&parts.concat())
 }
 
-static RESERVE: LazyLock<Script> = LazyLock::new(|| script(RESERVE_BODY));
-static CONFIRM: LazyLock<Script> = LazyLock::new(|| script(CONFIRM_BODY));
-static RELEASE: LazyLock<Script> = LazyLock::new(|| script(RELEASE_BODY));
-static USAGE: LazyLock<Script> = LazyLock::new(|| script(USAGE_BODY));
-static RESERVATIONS: LazyLock<Script> = LazyLock::new(|| script(RESERVATIONS_BODY));
-static RECONCILE: LazyLock<Script> = LazyLock::new(|| script(RECONCILE_BODY));
+static RESERVE: LazyLock<Script> = LazyLock::new(|| script(&[KEYS, NOW, EXPIRE, RESERVE_BODY]));
+static CONFIRM: LazyLock<Script> = LazyLock::new(|| script(&[KEYS, NOW, EXPIRE, CONFIRM_BODY]));
+static RELEASE: LazyLock<Script> = LazyLock::new(|| script(&[KEYS, RELEASE_BODY]));
+static USAGE: LazyLock<Script> = LazyLock::new(|| script(&[KEYS, NOW, EXPIRE, USAGE_BODY]));
+static RESERVATIONS: LazyLock<Script> =
+    LazyLock::new(|| script(&[KEYS, NOW, EXPIRE, RESERVATIONS_BODY]));
+static RECONCILE: LazyLock<Script> = LazyLock::new(|| script(&[KEYS, RECONCILE_BODY]));
 
 impl Ledger for RedisLedger {
     fn reserve(&self, request: ReservationRequest) -> LedgerFuture<'_, Reserved> {
