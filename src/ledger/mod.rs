@@ -28,6 +28,8 @@
 
 mod config;
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
 use std::fmt;
 use std::future::Future;
@@ -36,6 +38,8 @@ use std::time::Duration;
 
 pub use config::{LedgerBackend, LedgerConfig};
 pub use memory::MemoryLedger;
+#[cfg(feature = "redis")]
+pub use redis::RedisLedger;
 
 /// A boxed future, for a `dyn Ledger`.
 pub type LedgerFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, LedgerError>> + Send + 'a>>;
@@ -222,6 +226,12 @@ pub fn from_config(config: &LedgerConfig) -> std::sync::Arc<dyn Ledger> {
         LedgerBackend::Memory => {
             std::sync::Arc::new(MemoryLedger::new().with_pending_ttl(config.pending_ttl()))
         }
+        #[cfg(feature = "redis")]
+        LedgerBackend::Redis => match RedisLedger::new(config) {
+            Ok(ledger) => std::sync::Arc::new(ledger),
+            Err(_) => std::sync::Arc::new(Unavailable("the Redis ledger's URL is not usable")),
+        },
+        #[cfg(not(feature = "redis"))]
         LedgerBackend::Redis => std::sync::Arc::new(Unavailable(
             "this build has no Redis ledger (the `redis` feature)",
         )),
