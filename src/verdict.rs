@@ -403,7 +403,7 @@ impl fmt::Debug for Verdict {
 /// only when something needs the time (dated rules, a license check).
 pub(crate) fn evaluate(
     policy: &Arc<Policy>,
-    trust: &LicenseTrust,
+    trust: &dyn Fn() -> Arc<LicenseTrust>,
     verifier: &LicenseVerifier,
     facts: &Facts<'_>,
     license: Option<&str>,
@@ -429,7 +429,7 @@ pub(crate) fn evaluate(
             match (license, d.license_requirement()) {
                 (Some(token), Some(requirement)) => {
                     let checked = verifier
-                        .check(trust, token, facts.customer_id, &requirement, now())
+                        .check(&trust(), token, facts.customer_id, &requirement, now())
                         .and_then(|grant| revoked_by_policy(policy, grant));
                     match checked {
                         Ok(grant) => (Outcome::AllowLicensed, None, LicenseCheck::Granted(grant)),

@@ -12,7 +12,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use super::read::strip_trailer_forgeries;
-use super::tags::TagValues;
+use crate::Policy;
 
 pin_project! {
     /// A body passed through, or bytes the layer holds.
@@ -127,7 +127,8 @@ pin_project! {
     pub struct RequestBody<B> {
         #[pin]
         kind: Kind<B>,
-        forgeries: Option<Arc<TagValues>>,
+        // Whose input header names trailers lose.
+        policy: Option<Arc<Policy>>,
     }
 }
 
@@ -144,9 +145,9 @@ impl<B: Body<Data = Bytes>> Body for RequestBody<B> {
         let Some(Ok(frame)) = frame else {
             return Poll::Ready(frame);
         };
-        let frame = match (frame.into_trailers(), this.forgeries.as_ref()) {
-            (Ok(mut trailers), Some(values)) => {
-                strip_trailer_forgeries(&mut trailers, &values.inputs);
+        let frame = match (frame.into_trailers(), this.policy.as_ref()) {
+            (Ok(mut trailers), Some(policy)) => {
+                strip_trailer_forgeries(&mut trailers, &policy.http().input_headers());
                 Frame::trailers(trailers)
             }
             (Ok(trailers), None) => Frame::trailers(trailers),
@@ -170,35 +171,31 @@ wrapper_body! {
 }
 
 impl<B> RequestBody<B> {
-    /// The client's body, its trailers cleaned with `forgeries`' names.
-    pub(crate) fn streaming(body: B, forgeries: Arc<TagValues>) -> Self {
+    /// The client's body, its trailers cleaned of `policy`'s input names.
+    pub(crate) fn streaming(body: B, policy: Arc<Policy>) -> Self {
         Self {
             kind: Kind::Passed { body },
-            forgeries: Some(forgeries),
+            policy: Some(policy),
         }
     }
 
     /// The bytes read from a provisioning body, and its trailers, if it
     /// had any.
-    pub(crate) fn buffered(
-        data: Bytes,
-        trailers: Option<HeaderMap>,
-        forgeries: Arc<TagValues>,
-    ) -> Self {
+    pub(crate) fn buffered(data: Bytes, trailers: Option<HeaderMap>, policy: Arc<Policy>) -> Self {
         Self {
             kind: Kind::held(data, trailers),
-            forgeries: Some(forgeries),
+            policy: Some(policy),
         }
     }
 
     /// The bytes read from the start of a body, then the rest of it.
-    pub(crate) fn prefixed(data: Bytes, body: Pin<Box<B>>, forgeries: Arc<TagValues>) -> Self {
+    pub(crate) fn prefixed(data: Bytes, body: Pin<Box<B>>, policy: Arc<Policy>) -> Self {
         Self {
             kind: Kind::Prefixed {
                 data: (!data.is_empty()).then_some(data),
                 body,
             },
-            forgeries: Some(forgeries),
+            policy: Some(policy),
         }
     }
 }

@@ -244,32 +244,11 @@ pub(crate) fn protocol(headers: &HeaderMap) -> Protocol {
 /// when a back end folds `_` into `-` (`x_export_license_id`,
 /// `x_customer_country`), and `Connection` tokens naming any of those (a
 /// hop-by-hop proxy behind the layer would delete the named headers).
-pub(crate) fn strip_forgeries(headers: &mut HeaderMap, inputs: &[HeaderName]) {
-    let folded = |b: &u8| {
-        if *b == b'_' {
-            b'-'
-        } else {
-            b.to_ascii_lowercase()
-        }
-    };
-    let is_export = |name: &[u8]| {
-        name.len() >= 9
-            && name
-                .iter()
-                .take(9)
-                .map(folded)
-                .eq(b"x-export-".iter().copied())
-    };
-    let is_input = |name: &[u8]| {
-        inputs.iter().any(|input| {
-            let input = input.as_str().as_bytes();
-            input.len() == name.len() && name.iter().map(folded).eq(input.iter().copied())
-        })
-    };
+pub(crate) fn strip_forgeries(headers: &mut HeaderMap, inputs: &[&HeaderName]) {
     // A header to remove: ours, or an input header under another spelling.
-    let ours = |name: &[u8]| is_export(name) || (name.contains(&b'_') && is_input(name));
+    let ours = |name: &[u8]| is_export(name) || (name.contains(&b'_') && is_input(name, inputs));
     // A `Connection` token to remove: one naming ours or an input header.
-    let named = |token: &[u8]| is_export(token) || is_input(token);
+    let named = |token: &[u8]| is_export(token) || is_input(token, inputs);
     strip(headers, ours, named);
 }
 
@@ -277,28 +256,36 @@ pub(crate) fn strip_forgeries(headers: &mut HeaderMap, inputs: &[HeaderName]) {
 /// header, under any spelling: the request was judged on its headers, and a
 /// server that merges trailers into them (tonic's metadata) must not see
 /// other values.
-pub(crate) fn strip_trailer_forgeries(trailers: &mut HeaderMap, inputs: &[HeaderName]) {
-    let folded = |b: &u8| {
-        if *b == b'_' {
-            b'-'
-        } else {
-            b.to_ascii_lowercase()
-        }
-    };
-    let named = |name: &[u8]| {
-        let export = name.len() >= 9
-            && name
-                .iter()
-                .take(9)
-                .map(folded)
-                .eq(b"x-export-".iter().copied());
-        export
-            || inputs.iter().any(|input| {
-                let input = input.as_str().as_bytes();
-                input.len() == name.len() && name.iter().map(folded).eq(input.iter().copied())
-            })
-    };
+pub(crate) fn strip_trailer_forgeries(trailers: &mut HeaderMap, inputs: &[&HeaderName]) {
+    let named = |name: &[u8]| is_export(name) || is_input(name, inputs);
     strip(trailers, named, named);
+}
+
+/// A byte of a header name as a back end that folds `_` into `-` sees it.
+fn folded(b: &u8) -> u8 {
+    if *b == b'_' {
+        b'-'
+    } else {
+        b.to_ascii_lowercase()
+    }
+}
+
+/// Whether `name` is (or folds into) an `x-export-*` name.
+fn is_export(name: &[u8]) -> bool {
+    name.len() >= 9
+        && name
+            .iter()
+            .take(9)
+            .map(folded)
+            .eq(b"x-export-".iter().copied())
+}
+
+/// Whether `name` is (or folds into) one of the input header names.
+fn is_input(name: &[u8], inputs: &[&HeaderName]) -> bool {
+    inputs.iter().any(|input| {
+        let input = input.as_str().as_bytes();
+        input.len() == name.len() && name.iter().map(folded).eq(input.iter().copied())
+    })
 }
 
 /// Removes the headers `ours` names and the `Connection` tokens `named`

@@ -22,8 +22,8 @@ use super::read::{
     BodyFacts, HeaderFacts, MAX_COUNT, Protocol, merge, protocol, read_body, read_headers,
     strip_forgeries, visible_ascii,
 };
-use super::tags::TagValues;
 use crate::Policy;
+use crate::license::printable;
 use crate::policy::{ProvisioningRoute, RouteBody};
 use crate::{Gate, ReasonCode};
 
@@ -101,16 +101,13 @@ where
         let mut reads = None;
         if matches!(body_kind, None | Some(RouteBody::None)) {
             let verdict = r.evaluate(&facts);
-            let ledger = self
-                .shared
-                .gate
-                .ledger()
-                .filter(|_| body_kind.is_some() && verdict.to_count().is_some());
+            let counted = body_kind.is_some() && verdict.to_count().is_some();
+            let ledger = counted.then(|| self.shared.gate.ledger()).flatten();
             let Some(ledger) = ledger else {
                 return match r.act(verdict, &facts, &mut parts) {
                     Ok(()) => {
-                        let values = self.shared.tag_values(&r.policy);
-                        let req = Request::from_parts(parts, RequestBody::streaming(body, values));
+                        let body = RequestBody::streaming(body, Arc::clone(&r.policy));
+                        let req = Request::from_parts(parts, body);
                         ResponseFuture::inner(self.inner.call(req))
                     }
                     Err(denied) => ResponseFuture::denied(denied),
@@ -133,17 +130,13 @@ where
             r.client = client;
             let (verdict, body) = match reads {
                 Some((verdict, _)) => {
-                    let values = shared.tag_values(&r.policy);
-                    (verdict, RequestBody::streaming(body, values))
+                    (verdict, RequestBody::streaming(body, Arc::clone(&r.policy)))
                 }
                 None => {
                     let route = route.and_then(|i| r.policy.http().provisioning_routes.get(i));
-                    let values = shared.tag_values(&r.policy);
                     let read = match body_kind {
-                        Some(RouteBody::Grpc) => {
-                            read_grpc(&shared, body, &r.policy, &parts, values).await
-                        }
-                        _ => read_json(body, &r.policy, route, values).await,
+                        Some(RouteBody::Grpc) => read_grpc(&shared, body, &r.policy, &parts).await,
+                        _ => read_json(body, &r.policy, route).await,
                     };
                     let (body, body_facts) = match read {
                         Ok(read) => read,
@@ -185,9 +178,8 @@ type Refusal = (ReasonCode, Cow<'static, str>);
 /// names at the route's pointers.
 async fn read_json<B>(
     body: B,
-    policy: &Policy,
+    policy: &Arc<Policy>,
     route: Option<&ProvisioningRoute>,
-    values: Arc<TagValues>,
 ) -> Result<(RequestBody<B>, BodyFacts), Refusal>
 where
     B: Body<Data = Bytes>,
@@ -213,7 +205,10 @@ where
         Some(Err(reason)) => return Err((reason, body_problem(reason).into())),
         None => BodyFacts::default(),
     };
-    Ok((RequestBody::buffered(bytes, trailers, values), body_facts))
+    Ok((
+        RequestBody::buffered(bytes, trailers, Arc::clone(policy)),
+        body_facts,
+    ))
 }
 
 /// Reads a gRPC call up to the end of its first message and has the
@@ -221,9 +216,8 @@ where
 async fn read_grpc<B>(
     shared: &Shared,
     body: B,
-    policy: &Policy,
+    policy: &Arc<Policy>,
     parts: &Parts,
-    values: Arc<TagValues>,
 ) -> Result<(RequestBody<B>, BodyFacts), Refusal>
 where
     B: Body<Data = Bytes>,
@@ -249,8 +243,8 @@ where
     let body_facts =
         body_facts(requested).map_err(|reason| (reason, body_problem(reason).into()))?;
     let body = match first.ended {
-        Some(trailers) => RequestBody::buffered(first.read, trailers, values),
-        None => RequestBody::prefixed(first.read, body, values),
+        Some(trailers) => RequestBody::buffered(first.read, trailers, Arc::clone(policy)),
+        None => RequestBody::prefixed(first.read, body, Arc::clone(policy)),
     };
     Ok((body, body_facts))
 }
@@ -271,15 +265,6 @@ fn body_facts(requested: RequestedInstances) -> Result<BodyFacts, ReasonCode> {
         instance_type,
         count,
     })
-}
-
-/// Keeps a message on one line and short: it reaches logs.
-fn printable(message: &str) -> String {
-    message
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(200)
-        .collect()
 }
 
 /// Reads the headers and the client IP, removes client `x-export-*`
@@ -304,7 +289,7 @@ fn prepare(
         }
     };
     // After reading: the license header is itself an `x-export-*` name.
-    strip_forgeries(&mut parts.headers, &r.shared.tag_values(&policy).inputs);
+    strip_forgeries(&mut parts.headers, &http.input_headers());
     let grpc = protocol(&parts.headers) != Protocol::Http;
     let route = http.provisioning_routes.iter().position(|route| {
         // gRPC servers dispatch on the path whatever the method: a gRPC

@@ -134,8 +134,6 @@ impl fmt::Debug for ExportTags {
 #[derive(Debug)]
 pub(crate) struct TagValues {
     revision: u64,
-    /// The policy's input header names, for removing look-alikes.
-    pub(crate) inputs: Vec<HeaderName>,
     country: Vec<HeaderValue>,
     groups: Vec<HeaderValue>,
 }
@@ -162,7 +160,6 @@ impl TagValues {
         }
         Self {
             revision: policy.revision(),
-            inputs: policy.http().input_headers().into_iter().cloned().collect(),
             country,
             groups: names,
         }

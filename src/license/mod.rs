@@ -87,4 +87,5 @@ pub use error::LicenseConfigError;
 pub use outcome::{LicenseDenial, LicenseGrant};
 pub use requirement::{LicenseRequirement, RequiredCountry};
 pub use trust::LicenseTrust;
+pub(crate) use trust::printable;
 pub use verifier::LicenseVerifier;

@@ -246,8 +246,9 @@ fn decode_json<T: serde::de::DeserializeOwned>(part: &str) -> Option<T> {
     serde_json::from_slice(&bytes).ok()
 }
 
-/// Parser messages can quote token content: keep them on one line and short.
-fn printable(message: &str) -> String {
+/// Messages that quote request data (parser errors on token content, a
+/// user extractor's error) reach logs: keep them on one line and short.
+pub(crate) fn printable(message: &str) -> String {
     message
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
