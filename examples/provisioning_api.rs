@@ -8,12 +8,14 @@
 //! Serves `POST /v1/instances` (JSON `{"instance_type": …, "count": …}`),
 //! `GET /v1/instances`, `DELETE /v1/instances/{id}` (terminates an instance
 //! and releases its license reservation), `GET /v1/licenses/{jti}/usage`
-//! and `GET /healthz` on the embedded default policy plus the demo license
+//! `GET /healthz` and `GET /metrics` (Prometheus text) on the embedded
+//! default policy plus the demo license
 //! issuer of `examples/demo-issuer/` (whose private key is public: never
 //! deploy it). License quantities are counted in an in-process ledger, or
 //! in Redis with `--redis`. Each handler echoes the tags the layer added.
 //! On start it prints ready-to-paste `curl` commands; each decision is
-//! logged on stderr.
+//! logged on stderr. With `--policy FILE`, the file is reloaded whenever it
+//! changes and on `SIGHUP`; a file that fails validation changes nothing.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::net::SocketAddr;
@@ -30,6 +32,7 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::routing::{delete, get};
 use axum::{Extension, Json, Router};
+use metrics_exporter_prometheus::PrometheusBuilder;
 use serde_json::{Value, json};
 use tower_export_control::jurisdiction::IpTable;
 use tower_export_control::ledger::{Ledger, MemoryLedger, ReservationId};
@@ -115,6 +118,30 @@ fn redis_ledger(_url: &str) -> Result<MemoryLedger, String> {
         "--redis needs the `redis` feature: cargo run --example provisioning_api --features redis"
             .into(),
     )
+}
+
+/// Reloads the policy file on every SIGHUP; a bad file changes nothing.
+async fn reload_on_sighup(gate: Gate, policy: Option<PathBuf>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        eprintln!("provisioning_api: cannot listen for SIGHUP");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        let Some(path) = &policy else {
+            tracing::warn!("SIGHUP: serving the embedded default policy; nothing to reload");
+            continue;
+        };
+        match gate.reload_from_path(path) {
+            Ok(_) => tracing::info!(policy = gate.policy().digest(), "SIGHUP: policy reloaded"),
+            Err(e) => {
+                for d in e.diagnostics() {
+                    tracing::error!(diagnostic = %d, "SIGHUP: policy not reloaded");
+                }
+                tracing::error!(error = %e, "SIGHUP: the last good policy keeps serving");
+            }
+        }
+    }
 }
 
 /// A license for customer `acme-cn` in CN, signed with the demo key.
@@ -276,6 +303,8 @@ fn print_curls(addr: SocketAddr, license: &str) {
     println!("curl -i -X DELETE {url}/1\n");
     println!("# 5. What the demo license has in use across the fleet");
     println!("curl -s http://{addr}/v1/licenses/DEMO-LIC-0001/usage\n");
+    println!("# 6. Decisions so far, by outcome, reason, class and rule (Prometheus)");
+    println!("curl -s http://{addr}/metrics | grep export_control_decisions_total\n");
 }
 
 #[tokio::main]
@@ -299,6 +328,16 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Every change to --policy FILE is reloaded, and SIGHUP reloads it too.
+    let _watcher = args.policy.as_ref().map(|path| gate.watch_file(path));
+    tokio::spawn(reload_on_sighup(gate.clone(), args.policy.clone()));
+    let metrics = match PrometheusBuilder::new().install_recorder() {
+        Ok(handle) => handle,
+        Err(e) => {
+            eprintln!("provisioning_api: cannot install the metrics recorder: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let state = App {
         gate: gate.clone(),
         instances: Arc::default(),
@@ -310,7 +349,12 @@ async fn main() -> ExitCode {
         .route("/v1/licenses/{jti}/usage", get(license_usage))
         .route("/healthz", get(healthz))
         .with_state(state)
-        .layer(ExportControlLayer::new(gate));
+        .layer(ExportControlLayer::new(gate))
+        // Added after the layer, so scrapes are not decisions.
+        .route(
+            "/metrics",
+            get(move || std::future::ready(metrics.render())),
+        );
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(l) => l,
         Err(e) => {

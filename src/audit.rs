@@ -277,6 +277,7 @@ impl AuditSink for AuditQueue {
         if let Err(TrySendError::Full(r) | TrySendError::Disconnected(r)) = self.tx.try_send(record)
         {
             let total = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            crate::metrics::audit_dropped();
             tracing::warn!(
                 target: "tower_export_control::audit",
                 decision_id = %r.decision_id,

@@ -4,7 +4,8 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::SystemTime;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
@@ -13,6 +14,7 @@ use crate::jurisdiction::IpTable;
 use crate::ledger::{self, Ledger};
 use crate::license::{LicenseTrust, LicenseVerifier};
 use crate::verdict::{self, Verdict};
+use crate::watch::{PolicyWatcher, WatchOptions};
 use crate::{CountryCode, Facts, Policy, PolicyError};
 
 /// The policy in force and the state that lives while serving: licenses
@@ -51,6 +53,29 @@ struct Inner {
     ip_table: ArcSwapOption<IpTable>,
     license_trust: ArcSwapOption<LicenseTrust>,
     ledger: ArcSwapOption<Arc<dyn Ledger>>,
+    reloads: AtomicU64,
+    reload_failures: AtomicU64,
+}
+
+/// Counts of policy reloads from files ([`Gate::reload_from_path`] and
+/// [`PolicyWatcher`]) since the gate was made.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReloadStats {
+    /// Reloads that put a new policy in force.
+    pub reloads: u64,
+    /// Reloads refused (unreadable or invalid file); the policy in force
+    /// stayed.
+    pub failures: u64,
+}
+
+/// A gate that does not keep it alive, for background threads.
+pub(crate) struct WeakGate(Weak<Inner>);
+
+impl WeakGate {
+    pub(crate) fn upgrade(&self) -> Option<Gate> {
+        self.0.upgrade().map(|inner| Gate { inner })
+    }
 }
 
 impl Gate {
@@ -70,6 +95,8 @@ impl Gate {
                 ip_table: ArcSwapOption::empty(),
                 license_trust: ArcSwapOption::empty(),
                 ledger: ArcSwapOption::new(ledger),
+                reloads: AtomicU64::new(0),
+                reload_failures: AtomicU64::new(0),
             }),
         }
     }
@@ -105,8 +132,50 @@ impl Gate {
     /// # Errors
     /// The [`PolicyError`] of the new file.
     pub fn reload_from_path(&self, path: impl AsRef<Path>) -> Result<Arc<Policy>, PolicyError> {
-        let policy = Policy::from_path(path)?;
-        Ok(self.replace(policy))
+        match Policy::from_path(path) {
+            Ok(policy) => {
+                self.inner.reloads.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::policy_reload(true);
+                Ok(self.replace(policy))
+            }
+            Err(e) => {
+                self.count_reload_failure();
+                Err(e)
+            }
+        }
+    }
+
+    pub(crate) fn count_reload_failure(&self) {
+        self.inner.reload_failures.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::policy_reload(false);
+    }
+
+    /// Reloads and refused reloads from files so far.
+    pub fn reload_stats(&self) -> ReloadStats {
+        ReloadStats {
+            reloads: self.inner.reloads.load(Ordering::Relaxed),
+            failures: self.inner.reload_failures.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Reloads the policy from `path` whenever the file changes (polled
+    /// every 250 ms), until the returned watcher is dropped. See
+    /// [`PolicyWatcher`].
+    pub fn watch_file(&self, path: impl Into<std::path::PathBuf>) -> PolicyWatcher {
+        self.watch_file_with(path, WatchOptions::default())
+    }
+
+    /// [`watch_file`](Self::watch_file) with other poll settings.
+    pub fn watch_file_with(
+        &self,
+        path: impl Into<std::path::PathBuf>,
+        options: WatchOptions,
+    ) -> PolicyWatcher {
+        PolicyWatcher::start(self, path.into(), options)
+    }
+
+    pub(crate) fn downgrade(&self) -> WeakGate {
+        WeakGate(Arc::downgrade(&self.inner))
     }
 
     /// With an IP-to-country table for policies that name no `ip_tables`.

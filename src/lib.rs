@@ -62,14 +62,17 @@ pub mod jurisdiction;
 pub mod layer;
 pub mod ledger;
 pub mod license;
+pub mod metrics;
 pub mod policy;
 mod reason;
 pub mod verdict;
+mod watch;
 
 pub use accelerator::AcceleratorClass;
-pub use gate::Gate;
+pub use gate::{Gate, ReloadStats};
 pub use jurisdiction::{CountryCode, IpTable};
 pub use layer::{ClientAddr, Denial, ExportControl, ExportControlLayer, ExportTags};
 pub use policy::{Decision, Facts, Policy, PolicyError, decide};
 pub use reason::ReasonCode;
 pub use verdict::{Outcome, Verdict};
+pub use watch::{PolicyWatcher, WatchOptions};

@@ -262,6 +262,11 @@ impl Verdict {
         self.rules.ids(&self.policy)
     }
 
+    #[cfg(feature = "metrics")]
+    pub(crate) fn single_rule(&self) -> Option<Arc<str>> {
+        self.rules.single_rule(&self.policy)
+    }
+
     /// What a license must cover, when the rules required one.
     pub fn license_requirement(&self) -> Option<LicenseRequirement<'_>> {
         let countries = self.required_countries?;

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::Response;
@@ -14,6 +14,7 @@ use super::denial::Denial;
 use super::read::HeaderFacts;
 use super::tags::ExportTags;
 use crate::audit::{self, AuditRecord};
+use crate::metrics;
 use crate::verdict::Verdict;
 use crate::{Facts, Policy, ReasonCode};
 
@@ -27,6 +28,8 @@ pub(crate) struct InFlight<'s> {
     pub(crate) policy: Arc<Policy>,
     pub(crate) client: Option<IpAddr>,
     now: Option<SystemTime>,
+    /// How long deciding took, when metrics are recorded.
+    took: Option<Duration>,
 }
 
 impl<'s> InFlight<'s> {
@@ -36,6 +39,7 @@ impl<'s> InFlight<'s> {
             policy,
             client: None,
             now: None,
+            took: None,
         }
     }
 
@@ -45,6 +49,13 @@ impl<'s> InFlight<'s> {
 
     /// Evaluates the request: its rules, then its license.
     pub(crate) fn evaluate(&mut self, facts: &HeaderFacts) -> Verdict {
+        let started = metrics::timed().then(Instant::now);
+        let verdict = self.evaluate_untimed(facts);
+        self.took = started.map(|s| s.elapsed());
+        verdict
+    }
+
+    fn evaluate_untimed(&mut self, facts: &HeaderFacts) -> Verdict {
         let network = self
             .client
             .and_then(|ip| self.shared.gate.network_country(&self.policy, ip));
@@ -95,6 +106,7 @@ impl<'s> InFlight<'s> {
 
     fn record(&mut self, verdict: &Verdict, customer_id: Option<&str>) {
         audit::log(verdict);
+        metrics::decision(verdict, self.took);
         if let Some(sink) = &self.shared.audit {
             let now = self.now();
             sink.record(AuditRecord::new(verdict, customer_id, self.client, now));

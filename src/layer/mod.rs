@@ -87,5 +87,5 @@ pub use grpc::{BoxError, ExtractInstance, RequestedInstances};
 pub use service::ExportControl;
 pub use tags::{
     ExportTags, TAG_ACCELERATOR_CLASS, TAG_COUNTRY, TAG_COUNTRY_GROUPS, TAG_DECISION,
-    TAG_LICENSE_ID, TAG_RESERVATION,
+    TAG_LICENSE_ID, TAG_POLICY, TAG_RESERVATION,
 };

@@ -23,6 +23,9 @@ pub const TAG_LICENSE_ID: HeaderName = HeaderName::from_static("x-export-license
 /// `x-export-reservation`: the id of the ledger reservation that counted
 /// the request; store it with the instance, and release it on termination.
 pub const TAG_RESERVATION: HeaderName = HeaderName::from_static("x-export-reservation");
+/// `x-export-policy`: the digest of the policy that decided
+/// (`sha256:` and 64 hex digits), as in denials and audit records.
+pub const TAG_POLICY: HeaderName = HeaderName::from_static("x-export-policy");
 
 /// The typed tags the layer puts into the extensions of every request it
 /// passes on: the [`Verdict`] that let it through.
@@ -92,7 +95,7 @@ impl ExportTags {
     /// Writes the `x-export-*` headers.
     pub(crate) fn write_headers(&self, values: &TagValues, headers: &mut HeaderMap) {
         let v = &self.verdict;
-        headers.reserve(5);
+        headers.reserve(6);
         let country = v.country();
         headers.insert(TAG_COUNTRY, values.country(country));
         let groups = match (v.declared_country(), v.network_country()) {
@@ -110,6 +113,7 @@ impl ExportTags {
             HeaderValue::from_static(self.accelerator_class().as_str()),
         );
         headers.insert(TAG_DECISION, HeaderValue::from_static(v.outcome().as_str()));
+        headers.insert(TAG_POLICY, values.policy.clone());
         if let Some(id) = v.license_id().and_then(|j| HeaderValue::from_str(j).ok()) {
             headers.insert(TAG_LICENSE_ID, id);
         }
@@ -134,6 +138,7 @@ impl fmt::Debug for ExportTags {
 #[derive(Debug)]
 pub(crate) struct TagValues {
     revision: u64,
+    policy: HeaderValue,
     country: Vec<HeaderValue>,
     groups: Vec<HeaderValue>,
 }
@@ -160,6 +165,9 @@ impl TagValues {
         }
         Self {
             revision: policy.revision(),
+            // A digest is ASCII hex; the fallback never shows.
+            policy: HeaderValue::from_str(policy.digest())
+                .unwrap_or(HeaderValue::from_static("unknown")),
             country,
             groups: names,
         }

@@ -97,6 +97,7 @@ impl LicenseVerifier {
                 .get(key, token, now, |tag| trust.still_trusts(tag))
         });
         if let Some(claims) = cached {
+            crate::metrics::license_cache_hit();
             self.check_validity(trust, &claims, now)?;
             return Ok(claims);
         }

@@ -554,7 +554,7 @@ fn compile_rule(
         return None;
     }
     Some(Rule {
-        id: r.id.get_ref().clone(),
+        id: r.id.get_ref().as_str().into(),
         description: r.description.clone(),
         location,
         headquarters,

@@ -212,6 +212,25 @@ impl DecidingRules {
             .chain(self.default_rule.map(DefaultRule::as_str))
     }
 
+    /// The one rule that decided, shared, when exactly one rule (and no
+    /// default) did: a metrics label without a copy.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn single_rule(&self, policy: &Policy) -> Option<std::sync::Arc<str>> {
+        if self.default_rule.is_some() {
+            return None;
+        }
+        let mut found = None;
+        for (i, r) in policy.rules.iter().enumerate() {
+            if self.rules.contains(i) {
+                if found.is_some() {
+                    return None;
+                }
+                found = Some(&r.id);
+            }
+        }
+        found.cloned()
+    }
+
     /// Whether no rule and no default decided.
     pub fn is_empty(&self) -> bool {
         self.rules == RuleBits::default() && self.default_rule.is_none()

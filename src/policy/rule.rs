@@ -110,7 +110,7 @@ impl CountryCondition {
 /// A validated rule.
 #[derive(Clone)]
 pub struct Rule {
-    pub(crate) id: String,
+    pub(crate) id: std::sync::Arc<str>,
     pub(crate) description: String,
     /// On the declared or the network country.
     pub(crate) location: Option<CountryCondition>,
