@@ -338,6 +338,16 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Histogram samples are kept until upkeep folds them into the summary:
+    // without it they pile up between scrapes.
+    let upkeep = metrics.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
     let state = App {
         gate: gate.clone(),
         instances: Arc::default(),

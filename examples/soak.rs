@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo build --release --examples
-//! target/release/examples/soak [--requests 1000000] [--connections 32]
+//! target/release/examples/soak [--requests 1000000] [--connections 32] [--rewrite-ms 1000]
 //! ```
 //!
 //! It starts `provisioning_api` (found beside this program) on a free
@@ -22,7 +22,8 @@
 //! Every second the policy file is rewritten with another description (so
 //! another digest, which the server picks up through its file watcher).
 //! Any other answer is counted as a failure. The server's resident memory
-//! is read after warm-up (the first tenth of the requests) and at the end.
+//! is read after each tenth of the requests; the first tenth is the
+//! warm-up.
 //! Exits 1 on any failure or if memory grew by more than 10 %.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -49,6 +50,8 @@ struct Args {
     requests: u64,
     connections: u64,
     server: PathBuf,
+    /// How often the policy file is rewritten; 0: never.
+    rewrite_ms: u64,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -59,6 +62,7 @@ fn parse_args() -> Result<Args, String> {
         requests: 1_000_000,
         connections: 32,
         server: beside,
+        rewrite_ms: 1000,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -67,6 +71,7 @@ fn parse_args() -> Result<Args, String> {
             "--requests" => args.requests = value()?.parse().map_err(|e| format!("{e}"))?,
             "--connections" => args.connections = value()?.parse().map_err(|e| format!("{e}"))?,
             "--server" => args.server = value()?.into(),
+            "--rewrite-ms" => args.rewrite_ms = value()?.parse().map_err(|e| format!("{e}"))?,
             _ => return Err(format!("unknown argument {flag}; see the file's header")),
         }
     }
@@ -294,10 +299,11 @@ async fn run(args: Args) -> Result<bool, String> {
     let rewrites = Arc::new(AtomicU64::new(0));
     let reloader = {
         let (stop, rewrites, policy) = (stop.clone(), rewrites.clone(), policy.clone());
+        let every = Duration::from_millis(args.rewrite_ms);
         tokio::spawn(async move {
             let mut n = 0;
-            while !stop.load(Ordering::Relaxed) {
-                tokio::time::sleep(Duration::from_secs(1)).await;
+            while !stop.load(Ordering::Relaxed) && !every.is_zero() {
+                tokio::time::sleep(every).await;
                 n += 1;
                 if std::fs::write(&policy, policy_variant(n)).is_ok() {
                     rewrites.fetch_add(1, Ordering::Relaxed);
@@ -324,22 +330,33 @@ async fn run(args: Args) -> Result<bool, String> {
         })
     };
     let started = Instant::now();
-    let warm_up = args.requests / 10;
-    let warm = new_tally();
-    run_phase(warm_up, warm.clone()).await;
-    let rss_warm = rss_kib(pid).unwrap_or(0);
-    let main = new_tally();
-    run_phase(args.requests - warm_up, main.clone()).await;
-    let rss_end = rss_kib(pid).unwrap_or(0);
+    // Ten phases of a tenth each; the first is the warm-up. Resident memory
+    // is read after each.
+    let mut rss = Vec::new();
+    let mut tallies = Vec::new();
+    for phase in 0..10 {
+        let quota = args.requests / 10 + u64::from(phase == 9) * (args.requests % 10);
+        let tally = new_tally();
+        run_phase(quota, tally.clone()).await;
+        rss.push(rss_kib(pid).unwrap_or(0));
+        tallies.push(tally);
+    }
+    let rss_warm = rss.first().copied().unwrap_or(0);
+    let rss_end = rss.last().copied().unwrap_or(0);
     let elapsed = started.elapsed();
     stop.store(true, Ordering::Relaxed);
     let _ = reloader.await;
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 
-    let failed = warm.failed.load(Ordering::Relaxed) + main.failed.load(Ordering::Relaxed);
-    let mut policies = warm.policies.lock().map(|s| s.clone()).unwrap_or_default();
-    policies.extend(main.policies.lock().map(|s| s.clone()).unwrap_or_default());
+    let failed: u64 = tallies
+        .iter()
+        .map(|t| t.failed.load(Ordering::Relaxed))
+        .sum();
+    let mut policies = HashSet::new();
+    for t in &tallies {
+        policies.extend(t.policies.lock().map(|s| s.clone()).unwrap_or_default());
+    }
     let policies = policies.len();
     let growth = if rss_warm == 0 {
         f64::NAN
@@ -363,6 +380,8 @@ async fn run(args: Args) -> Result<bool, String> {
         "RSS at the end:    {rss_end} KiB ({:+.1} %)",
         growth * 100.0
     );
+    let timeline: Vec<String> = rss.iter().map(u64::to_string).collect();
+    println!("RSS after each tenth (KiB): {}", timeline.join(" "));
     Ok(failed == 0 && growth.abs() <= 0.10)
 }
 
