@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --example provisioning_api [-- --listen 127.0.0.1:3000] [--policy FILE] [--ip-table FILE]...
 //! cargo run --example provisioning_api --features redis -- --redis redis://127.0.0.1:6379
+//! cargo run --example provisioning_api -- --audit audit.jsonl
 //! ```
 //!
 //! Serves `POST /v1/instances` (JSON `{"instance_type": …, "count": …}`),
@@ -13,7 +14,8 @@
 //! deploy it). License quantities are counted in an in-process ledger, or
 //! in Redis with `--redis`. Each handler echoes the tags the layer added.
 //! On start it prints ready-to-paste `curl` commands; each decision is
-//! logged on stderr.
+//! logged on stderr; with `--audit FILE` also appended to FILE as JSON
+//! lines (rotated at 100 MiB, 5 files kept).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::net::SocketAddr;
@@ -31,6 +33,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::routing::{delete, get};
 use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
+use tower_export_control::audit::{FileSink, FileSinkConfig};
 use tower_export_control::jurisdiction::IpTable;
 use tower_export_control::ledger::{Ledger, MemoryLedger, ReservationId};
 use tower_export_control::license::LicenseTrust;
@@ -44,6 +47,7 @@ struct Args {
     policy: Option<PathBuf>,
     ip_tables: Vec<PathBuf>,
     redis: Option<String>,
+    audit: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -52,6 +56,7 @@ fn parse_args() -> Result<Args, String> {
         policy: None,
         ip_tables: Vec::new(),
         redis: None,
+        audit: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -66,9 +71,10 @@ fn parse_args() -> Result<Args, String> {
             "--policy" => args.policy = Some(value()?.into()),
             "--ip-table" => args.ip_tables.push(value()?.into()),
             "--redis" => args.redis = Some(value()?),
+            "--audit" => args.audit = Some(value()?.into()),
             "-h" | "--help" => {
                 return Err("usage: provisioning_api [--listen ADDR] [--policy FILE] \
-                     [--ip-table FILE]... [--redis URL]"
+                     [--ip-table FILE]... [--redis URL] [--audit FILE]"
                     .into());
             }
             other => return Err(format!("unknown argument `{other}`")),
@@ -304,13 +310,25 @@ async fn main() -> ExitCode {
         instances: Arc::default(),
         next: Arc::new(AtomicU64::new(1)),
     };
+    // --audit FILE: every decision as a JSON line, written off the request
+    // path by the sink's own thread (no async runtime needed).
+    let mut layer = ExportControlLayer::new(gate);
+    if let Some(path) = &args.audit {
+        match FileSink::open(path, FileSinkConfig::default()) {
+            Ok(sink) => layer = layer.with_audit(sink),
+            Err(e) => {
+                eprintln!("provisioning_api: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let app = Router::new()
         .route("/v1/instances", get(echo).post(echo))
         .route("/v1/instances/{id}", delete(terminate))
         .route("/v1/licenses/{jti}/usage", get(license_usage))
         .route("/healthz", get(healthz))
         .with_state(state)
-        .layer(ExportControlLayer::new(gate));
+        .layer(layer);
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(l) => l,
         Err(e) => {
