@@ -100,7 +100,7 @@ fn cc(s: &str) -> CountryCode {
 }
 
 fn options() -> ImpactOptions {
-    ImpactOptions::default().at(SystemTime::UNIX_EPOCH)
+    ImpactOptions::new(SystemTime::UNIX_EPOCH)
 }
 
 #[test]
@@ -299,6 +299,22 @@ fn cli_diff_of_the_2022_rule_and_the_default() {
     assert_eq!(code, 1);
     assert!(text.contains("CN, HK, MO"), "{text}");
     assert!(text.contains("allow → require-license"), "{text}");
+
+    // Located in the US, the 2023 headquarters rule does not apply.
+    let (code, out, err) = diff_cli(&[
+        "policies/ear-2022-10.toml",
+        "policies/default.toml",
+        "--json",
+        "--located-in",
+        "us",
+        "--at",
+        "2026-08-01T00:00:00Z",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    let json: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["headquarters_location"], "US");
+    let changes = json["changes"].as_array().unwrap();
+    assert!(changes.iter().all(|c| c["scope"] == "declared"), "{out}");
 }
 
 #[test]

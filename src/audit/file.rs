@@ -15,8 +15,8 @@ use super::{AuditRecord, AuditSink};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FileSinkConfig {
-    /// Records that may wait for the writer (default 10,000); more are
-    /// dropped and counted.
+    /// Records that may wait for the writer (default 10,000; at least 1);
+    /// more are dropped and counted.
     pub capacity: usize,
     /// Rotate before a record would take the file past this size (default
     /// 100 MiB); `None` never rotates.
@@ -101,7 +101,8 @@ enum Message {
 /// syncs the file and stops the writer; records arriving afterwards are
 /// dropped and counted. Dropping the last clone of the sink (the layer
 /// holds one) does the same, so a server that drops its layer on the way
-/// out loses nothing queued. Clones share one queue, file and counters.
+/// out loses nothing queued; that drop waits for the writer, so drop the
+/// layer off the request path. Clones share one queue, file and counters.
 ///
 /// ```no_run
 /// use tower_export_control::audit::{FileSink, FileSinkConfig};
@@ -148,7 +149,7 @@ impl FileSink {
         };
         let file = open_append(&path).map_err(fail)?;
         let size = file.metadata().map_err(fail)?.len();
-        let (tx, rx) = sync_channel(config.capacity);
+        let (tx, rx) = sync_channel(config.capacity.max(1));
         let counters = Arc::new(Counters::default());
         let writer = Writer {
             path: path.clone(),

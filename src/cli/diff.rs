@@ -36,10 +36,7 @@ pub(super) struct Args {
 pub(super) fn run(args: &Args) -> super::Outcome {
     let read = |path: &PathBuf| engine::read_policy(path).map_err(|e| e.to_string());
     let (old, new) = (read(&args.old)?, read(&args.new)?);
-    let mut options = ImpactOptions::default();
-    if let Some(at) = args.at {
-        options = options.at(at);
-    }
+    let mut options = ImpactOptions::new(args.at.unwrap_or_else(std::time::SystemTime::now));
     if let Some(country) = args.located_in {
         options = options.headquarters_location(country);
     }

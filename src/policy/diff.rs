@@ -41,7 +41,7 @@
 //! use tower_export_control::Policy;
 //! use tower_export_control::policy::diff::{impact, ImpactOptions};
 //! let policy = Policy::embedded_default();
-//! let report = impact(&policy, &policy, &ImpactOptions::default());
+//! let report = impact(&policy, &policy, &ImpactOptions::new(std::time::SystemTime::now()));
 //! assert!(report.is_empty());
 //! ```
 //!
@@ -72,23 +72,15 @@ pub struct ImpactOptions {
     pub headquarters_location: Option<CountryCode>,
 }
 
-impl Default for ImpactOptions {
-    /// At the Unix epoch is no good default for dated rules, so: now is
-    /// read once, here, and the comparison itself stays pure.
-    fn default() -> Self {
+impl ImpactOptions {
+    /// Decide at `at` (the time matters to rules with effective dates),
+    /// headquarters customers located in the first country neither policy
+    /// restricts.
+    pub fn new(at: SystemTime) -> Self {
         Self {
-            at: SystemTime::now(),
+            at,
             headquarters_location: None,
         }
-    }
-}
-
-impl ImpactOptions {
-    /// Decide at `at`.
-    #[must_use]
-    pub fn at(mut self, at: SystemTime) -> Self {
-        self.at = at;
-        self
     }
 
     /// Locate headquarters customers in `country`.
@@ -540,8 +532,8 @@ fn unix_seconds(t: SystemTime) -> i64 {
 }
 
 /// Column widths of the terminal table.
-const WHO: usize = 30;
-const WHAT: usize = 58;
+const WHO: usize = 28;
+const WHAT: usize = 50;
 
 impl fmt::Display for ImpactReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
