@@ -5,8 +5,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 
 use super::{AuditRecord, AuditSink};
@@ -122,7 +122,9 @@ pub struct FileSink {
 #[derive(Debug)]
 struct Shared {
     path: PathBuf,
-    tx: Mutex<Option<SyncSender<Message>>>,
+    /// Read-locked to queue a record (readers do not wait for each
+    /// other), write-locked only to close the queue.
+    tx: RwLock<Option<SyncSender<Message>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     counters: Arc<Counters>,
 }
@@ -165,7 +167,7 @@ impl FileSink {
         Ok(Self {
             shared: Arc::new(Shared {
                 path,
-                tx: Mutex::new(Some(tx)),
+                tx: RwLock::new(Some(tx)),
                 writer: Mutex::new(Some(handle)),
                 counters,
             }),
@@ -232,16 +234,23 @@ impl FileSink {
 impl Shared {
     fn sender(&self) -> Option<SyncSender<Message>> {
         self.tx
-            .lock()
+            .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Queues `record` without waiting; false when full or closed.
+    fn try_queue(&self, record: AuditRecord) -> bool {
+        let tx = self.tx.read().unwrap_or_else(PoisonError::into_inner);
+        tx.as_ref()
+            .is_some_and(|tx| tx.try_send(Message::Record(Box::new(record))).is_ok())
     }
 
     /// Closes the queue and waits for the writer to drain it.
     fn stop(&self) {
         drop(
             self.tx
-                .lock()
+                .write()
                 .unwrap_or_else(PoisonError::into_inner)
                 .take(),
         );
@@ -267,14 +276,7 @@ impl Drop for Shared {
 impl AuditSink for FileSink {
     fn record(&self, record: AuditRecord) {
         let id = record.decision_id;
-        let sent = match self.shared.sender() {
-            Some(tx) => match tx.try_send(Message::Record(Box::new(record))) {
-                Ok(()) => true,
-                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
-            },
-            None => false,
-        };
-        if !sent {
+        if !self.shared.try_queue(record) {
             let total = self.shared.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             tracing::warn!(
                 target: "tower_export_control::audit",

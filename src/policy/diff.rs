@@ -31,11 +31,13 @@
 //! unknown). One more subject, *instance types neither catalog names*,
 //! shows changes to `defaults.unknown_instance_type`.
 //!
-//! Changes are grouped by (who, old outcome → new outcome, set of instance
-//! types), and countries with the same changes are merged into one line.
-//! An instance-type set names chips rather than instance types where it
-//! holds every instance type of a chip, and classes where it holds every
-//! instance type of some classes.
+//! Countries whose decisions change identically (the same old → new
+//! outcomes for the same instance types) are merged into one [`Change`],
+//! with one [`Transition`] per old → new outcome. An instance-type set
+//! names chips rather than instance types where it holds every instance
+//! type of a chip, and classes where it holds every instance type of some
+//! classes. [`ImpactReport`] prints as a table (`Display`) and serializes
+//! to the same as JSON.
 //!
 //! ```
 //! use tower_export_control::Policy;
@@ -324,11 +326,11 @@ pub fn impact(old: &Policy, new: &Policy, options: &ImpactOptions) -> ImpactRepo
             })
         })
     });
-    if let Some(at) = location {
+    if let Some(located) = location {
         for c in CountryCode::all() {
             collect(Scope::Headquarters, c, &|t| {
                 Facts::new()
-                    .with_declared_country(at)
+                    .with_declared_country(located)
                     .with_headquarters(c)
                     .with_instance_type(t)
             });
