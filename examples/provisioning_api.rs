@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --example provisioning_api [-- --listen 127.0.0.1:3000] [--policy FILE] [--ip-table FILE]...
 //! cargo run --example provisioning_api --features redis -- --redis redis://127.0.0.1:6379
+//! cargo run --example provisioning_api -- --audit audit.jsonl
 //! ```
 //!
 //! Serves `POST /v1/instances` (JSON `{"instance_type": …, "count": …}`),
@@ -15,7 +16,9 @@
 //! in Redis with `--redis`. Each handler echoes the tags the layer added.
 //! On start it prints ready-to-paste `curl` commands; each decision is
 //! logged on stderr. With `--policy FILE`, the file is reloaded whenever it
-//! changes and on `SIGHUP`; a file that fails validation changes nothing.
+//! changes and on `SIGHUP`; a file that fails validation changes nothing. With
+//! `--audit FILE` decisions are also appended to FILE as JSON lines
+//! (rotated at 100 MiB, 5 files kept).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::net::SocketAddr;
@@ -34,6 +37,7 @@ use axum::routing::{delete, get};
 use axum::{Extension, Json, Router};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use serde_json::{Value, json};
+use tower_export_control::audit::{FileSink, FileSinkConfig};
 use tower_export_control::jurisdiction::IpTable;
 use tower_export_control::ledger::{Ledger, MemoryLedger, ReservationId};
 use tower_export_control::license::LicenseTrust;
@@ -47,6 +51,7 @@ struct Args {
     policy: Option<PathBuf>,
     ip_tables: Vec<PathBuf>,
     redis: Option<String>,
+    audit: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -55,6 +60,7 @@ fn parse_args() -> Result<Args, String> {
         policy: None,
         ip_tables: Vec::new(),
         redis: None,
+        audit: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -69,9 +75,10 @@ fn parse_args() -> Result<Args, String> {
             "--policy" => args.policy = Some(value()?.into()),
             "--ip-table" => args.ip_tables.push(value()?.into()),
             "--redis" => args.redis = Some(value()?),
+            "--audit" => args.audit = Some(value()?.into()),
             "-h" | "--help" => {
                 return Err("usage: provisioning_api [--listen ADDR] [--policy FILE] \
-                     [--ip-table FILE]... [--redis URL]"
+                     [--ip-table FILE]... [--redis URL] [--audit FILE]"
                     .into());
             }
             other => return Err(format!("unknown argument `{other}`")),
@@ -118,6 +125,24 @@ fn redis_ledger(_url: &str) -> Result<MemoryLedger, String> {
         "--redis needs the `redis` feature: cargo run --example provisioning_api --features redis"
             .into(),
     )
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+    tracing::info!("shutting down");
 }
 
 /// Reloads the policy file on every SIGHUP; a bad file changes nothing.
@@ -353,13 +378,25 @@ async fn main() -> ExitCode {
         instances: Arc::default(),
         next: Arc::new(AtomicU64::new(1)),
     };
+    // --audit FILE: every decision as a JSON line, written off the request
+    // path by the sink's own thread (no async runtime needed).
+    let mut layer = ExportControlLayer::new(gate);
+    if let Some(path) = &args.audit {
+        match FileSink::open(path, FileSinkConfig::default()) {
+            Ok(sink) => layer = layer.with_audit(sink),
+            Err(e) => {
+                eprintln!("provisioning_api: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let app = Router::new()
         .route("/v1/instances", get(echo).post(echo))
         .route("/v1/instances/{id}", delete(terminate))
         .route("/v1/licenses/{jti}/usage", get(license_usage))
         .route("/healthz", get(healthz))
         .with_state(state)
-        .layer(ExportControlLayer::new(gate))
+        .layer(layer)
         // Added after the layer, so scrapes are not decisions.
         .route(
             "/metrics",
@@ -375,7 +412,10 @@ async fn main() -> ExitCode {
     let addr = listener.local_addr().unwrap_or(args.listen);
     print_curls(addr, &license);
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
-    if let Err(e) = axum::serve(listener, service).await {
+    // On Ctrl-C or SIGTERM, stop accepting, finish what is in flight, then
+    // drop the layer, which writes out the audit file's queue.
+    let serving = axum::serve(listener, service).with_graceful_shutdown(shutdown_signal());
+    if let Err(e) = serving.await {
         eprintln!("provisioning_api: {e}");
         return ExitCode::FAILURE;
     }

@@ -4,6 +4,7 @@
 //! export-control explain --country CN --instance-type p5.48xlarge
 //! export-control catalog --regime ear-2022-10
 //! export-control check policy.toml
+//! export-control diff old.toml new.toml [--json]
 //! export-control license keygen --out keys/
 //! export-control license mint --key keys/KID.key.pem --kid KID --iss URL --sub CUSTOMER --countries CN
 //! export-control license verify --config license.toml TOKEN
@@ -16,6 +17,8 @@
 //! - `catalog` lists every chip and instance type with its class.
 //! - `check` validates a policy file and prints every problem with its
 //!   `file:line:column`, or a one-line summary.
+//! - `diff` shows the decisions that change between two policies, grouped
+//!   (exit 0 when none change, 1 when some do).
 //! - `license` makes an Ed25519 issuer key, mints tokens and verifies them:
 //!   a development tool; real tokens come from a licensing system.
 //!
@@ -28,6 +31,7 @@
 
 mod catalog;
 mod check;
+mod diff;
 mod engine;
 mod explain;
 mod license;
@@ -67,6 +71,7 @@ where
         Command::Explain(args) => ("explain", explain::run(&args)),
         Command::Catalog(args) => ("catalog", catalog::run(&args)),
         Command::Check(args) => ("check", check::run(&args)),
+        Command::Diff(args) => ("diff", diff::run(&args)),
         Command::License(command) => (command.name(), license::run(command)),
     };
     match result {
@@ -99,6 +104,8 @@ enum Command {
     Catalog(catalog::Args),
     /// Validate a policy file and print every problem in it.
     Check(check::Args),
+    /// Show the decisions that change between two policy files.
+    Diff(diff::Args),
     /// Make issuer keys, mint and verify license tokens (development only).
     #[command(subcommand)]
     License(license::Command),

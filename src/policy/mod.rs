@@ -5,6 +5,7 @@
 mod compile;
 mod date;
 mod decide;
+pub mod diff;
 mod error;
 mod http;
 mod model;

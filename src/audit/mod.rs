@@ -4,7 +4,12 @@
 //! [`AuditSink`] is configured, one [`AuditRecord`]: allowed, licensed,
 //! denied, would-be denied (report-only) or rejected as malformed. Sinks
 //! must not block the request path; [`AuditQueue`] is a bounded queue that
-//! counts what it had to drop instead of waiting.
+//! counts what it had to drop instead of waiting, and [`FileSink`] appends
+//! records to a file as JSON lines from a background thread, with rotation.
+
+mod file;
+
+pub use file::{FileSink, FileSinkConfig, FileSinkError};
 
 use std::fmt;
 use std::net::IpAddr;
