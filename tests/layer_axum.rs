@@ -234,6 +234,7 @@ async fn allowed_request_reaches_the_handler_tagged() {
             ("x-export-country", "US"),
             ("x-export-country-groups", ""),
             ("x-export-decision", "allow"),
+            ("x-export-policy", policy().digest()),
         ])
     );
     assert_eq!(server.calls(), 1);
@@ -437,12 +438,15 @@ async fn forged_export_headers_never_reach_the_handler() {
         ("x-export-decision-id", "00000000000000000000000000000001"),
         ("x-export-audit", "skip"),
         ("x-export-license", "forged.license.token"),
+        ("x-export-policy", "sha256:forged"),
     ];
+    let digest = policy();
     let want = headers_map(&[
         ("x-export-accelerator-class", "3A090.a"),
         ("x-export-country", "US"),
         ("x-export-country-groups", ""),
         ("x-export-decision", "allow"),
+        ("x-export-policy", digest.digest()),
     ]);
     // On a provisioning route (body read) and off it (body streamed).
     let res = send(provision(&server, forged, p5(1))).await;

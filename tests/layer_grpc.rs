@@ -225,6 +225,7 @@ async fn allowed_call_reaches_the_handler_with_tags() {
             "x-export-country-groups=",
             "x-export-country=US",
             "x-export-decision=allow",
+            &format!("x-export-policy={}", policy().digest()),
         ]
     );
     assert_eq!(calls.load(Ordering::SeqCst), 1);

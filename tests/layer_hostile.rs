@@ -103,6 +103,7 @@ proptest! {
                         .any(|(k, v)| match (k.as_str(), &tags) {
                             ("x-export-decision", Some(t)) => v != t.outcome().as_str(),
                             ("x-export-accelerator-class", Some(t)) => v != t.accelerator_class().as_str(),
+                            ("x-export-policy", Some(t)) => v != t.verdict().policy().digest(),
                             ("x-export-country" | "x-export-country-groups"
                                 | "x-export-license-id", Some(_)) => false,
                             _ => true,

@@ -278,6 +278,7 @@ impl AuditSink for FileSink {
         let id = record.decision_id;
         if !self.shared.try_queue(record) {
             let total = self.shared.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            crate::metrics::audit_dropped();
             tracing::warn!(
                 target: "tower_export_control::audit",
                 decision_id = %id,
