@@ -172,7 +172,7 @@ async fn echo(
         let held = tags
             .as_ref()
             .and_then(|Extension(t)| t.reservation())
-            .map(|r| (r.license.clone(), r.id.clone()));
+            .map(|r| (r.license.to_string(), r.id.clone()));
         app.instances
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
