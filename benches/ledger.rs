@@ -459,8 +459,6 @@ mod end_to_end {
 
 #[allow(clippy::print_stdout)]
 fn end_to_end(quick: bool) {
-    use tower_export_control::Gate;
-
     let (connections, total, rounds) = if quick { (2, 50, 1) } else { (16, 10_000, 5) };
     #[cfg(feature = "redis")]
     let server = redis_support::RedisServer::start();
@@ -470,6 +468,7 @@ fn end_to_end(quick: bool) {
         .unwrap();
     let token = end_to_end::token();
     rt.block_on(async {
+        #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
         let mut servers: Vec<(&str, std::net::SocketAddr)> = vec![
             ("no ledger", end_to_end::serve(end_to_end::gate()).await),
             (
@@ -483,7 +482,7 @@ fn end_to_end(quick: bool) {
             let ledger = RedisLedger::connect(&LedgerConfig::redis(server.url()))
                 .await
                 .unwrap();
-            let gate: Gate = end_to_end::gate().with_ledger(ledger);
+            let gate = end_to_end::gate().with_ledger(ledger);
             servers.push(("redis ledger", end_to_end::serve(gate).await));
         }
         println!(
