@@ -224,7 +224,7 @@ async fn echo(
         let held = tags
             .as_ref()
             .and_then(|Extension(t)| t.reservation())
-            .map(|r| (r.license.clone(), r.id.clone()));
+            .map(|r| (r.license.to_string(), r.id.clone()));
         app.instances
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -324,8 +324,13 @@ fn print_curls(addr: SocketAddr, license: &str) {
     println!(
         "curl -i {url} -H 'content-type: application/json' -H 'x-customer-id: acme-cn' -H 'x-customer-country: CN' \\\n  -H 'x-export-license: {license}' \\\n  -d '{{\"instance_type\": \"p5.48xlarge\", \"count\": 1}}'\n"
     );
-    println!("# 4. Terminate instance 1 (releases its 8 accelerators), then POST again: 200");
-    println!("curl -i -X DELETE {url}/1\n");
+    // Instances are numbered in the order they were made, whatever the
+    // customer: step 1 made one too, so the id must come from step 3.
+    println!(
+        "# 4. Terminate one of step 3's instances (N: the \"instance\" in one of its 200\n\
+         #    answers), which releases its 8 accelerators; then step 3 again: 200"
+    );
+    println!("curl -i -X DELETE {url}/N\n");
     println!("# 5. What the demo license has in use across the fleet");
     println!("curl -s http://{addr}/v1/licenses/DEMO-LIC-0001/usage\n");
     println!("# 6. Decisions so far, by outcome, reason, class and rule (Prometheus)");

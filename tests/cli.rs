@@ -433,6 +433,9 @@ fn help_works_on_every_subcommand() {
         &["license", "keygen"],
         &["license", "mint"],
         &["license", "verify"],
+        &["ledger"],
+        &["ledger", "usage"],
+        &["ledger", "reservations"],
     ] {
         let out = run(&[command, &["--help"]].concat());
         assert_eq!(code(&out), 0, "{command:?}");
@@ -449,4 +452,144 @@ fn help_works_on_every_subcommand() {
         assert!(text.contains(&usage), "{command:?}: {text}");
         assert!(text.lines().count() > 5, "{command:?}: {text}");
     }
+}
+
+#[test]
+fn ledger_help_says_redis_needs_the_feature() {
+    for command in ["usage", "reservations"] {
+        let out = run(&["ledger", command, "--help"]);
+        assert_eq!(code(&out), 0);
+        let text = stdout(&out);
+        assert!(text.contains("`redis` feature"), "{text}");
+        assert_eq!(
+            text.contains("--redis <URL>"),
+            cfg!(feature = "redis"),
+            "{text}"
+        );
+    }
+}
+
+#[cfg(not(feature = "redis"))]
+#[test]
+fn ledger_without_the_redis_feature_says_how_to_get_it() {
+    let out = run(&["ledger", "usage", "LIC-1"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("--features cli,redis"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).is_empty());
+}
+
+#[cfg(feature = "redis")]
+#[path = "redis_support/mod.rs"]
+mod redis_support;
+
+/// `ledger usage` and `ledger reservations` against a real `redis-server`
+/// holding what a `RedisLedger` reserved.
+#[cfg(feature = "redis")]
+#[test]
+fn ledger_reads_usage_and_reservations_from_redis() {
+    use tower_export_control::ledger::{
+        Ledger, LedgerConfig, RedisLedger, ReservationId, ReservationRequest, Reserved,
+    };
+
+    let server = redis_support::RedisServer::start();
+    let mut config = LedgerConfig::redis(server.url());
+    config.key_prefix = "cli-test".to_owned();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let ledger = RedisLedger::connect(&config).await.unwrap();
+        for (rid, confirm) in [("acme-cn/a", true), ("acme-cn/b", false)] {
+            let id = ReservationId::new(rid).unwrap();
+            let req = ReservationRequest::new(id.clone(), "LIC-7", "acme-cn", "p5.48xlarge", 8, 64);
+            assert!(matches!(
+                ledger.reserve(req).await.unwrap(),
+                Reserved::Granted(_)
+            ));
+            if confirm {
+                assert!(ledger.confirm("LIC-7", &id).await.unwrap());
+            }
+        }
+    });
+    let url = server.url();
+    let json = |args: &[&str]| -> Value {
+        let out = run(args);
+        assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
+        serde_json::from_str(&stdout(&out)).unwrap()
+    };
+
+    let usage = json(&[
+        "ledger",
+        "usage",
+        "--redis",
+        &url,
+        "--key-prefix",
+        "cli-test",
+        "LIC-7",
+    ]);
+    assert_eq!(usage["license"], "LIC-7");
+    assert_eq!(
+        (usage["active"].clone(), usage["pending"].clone()),
+        (8.into(), 8.into())
+    );
+    assert_eq!(usage["in_use"], 16);
+
+    let listed = json(&[
+        "ledger",
+        "reservations",
+        "--redis",
+        &url,
+        "--key-prefix",
+        "cli-test",
+        "LIC-7",
+    ]);
+    let all = listed["reservations"].as_array().unwrap();
+    let seen: Vec<(&str, &str, u64)> = all
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap(),
+                r["state"].as_str().unwrap(),
+                r["accelerators"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [("acme-cn/a", "active", 8), ("acme-cn/b", "pending", 8)]
+    );
+    assert!(
+        all.iter()
+            .all(|r| r["customer"] == "acme-cn" && r["license"] == "LIC-7")
+    );
+
+    // Another prefix is another ledger: nothing in use.
+    let other = json(&["ledger", "usage", "--redis", &url, "LIC-7"]);
+    assert_eq!(other["in_use"], 0);
+
+    // No server there: exit 2 and a message, nothing on stdout.
+    let port = server.port();
+    drop(server);
+    let down = format!("redis://127.0.0.1:{port}/0");
+    let out = run(&[
+        "ledger",
+        "usage",
+        "--redis",
+        &down,
+        "--timeout-ms",
+        "300",
+        "LIC-7",
+    ]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).starts_with("export-control ledger usage: "),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).is_empty());
 }

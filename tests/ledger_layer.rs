@@ -250,22 +250,22 @@ struct Down;
 
 impl Ledger for Down {
     fn reserve(&self, _: ReservationRequest) -> LedgerFuture<'_, Reserved> {
-        Box::pin(async { Err(LedgerError::Timeout(Duration::from_millis(50))) })
+        LedgerFuture::new(async { Err(LedgerError::Timeout(Duration::from_millis(50))) })
     }
     fn confirm<'a>(&'a self, _: &'a str, _: &'a ReservationId) -> LedgerFuture<'a, bool> {
-        Box::pin(async { Err(LedgerError::Unavailable("down".into())) })
+        LedgerFuture::ready(Err(LedgerError::Unavailable("down".into())))
     }
     fn release<'a>(&'a self, _: &'a str, _: &'a ReservationId) -> LedgerFuture<'a, bool> {
-        Box::pin(async { Err(LedgerError::Unavailable("down".into())) })
+        LedgerFuture::ready(Err(LedgerError::Unavailable("down".into())))
     }
     fn usage<'a>(&'a self, _: &'a str) -> LedgerFuture<'a, Usage> {
-        Box::pin(async { Err(LedgerError::Unavailable("down".into())) })
+        LedgerFuture::ready(Err(LedgerError::Unavailable("down".into())))
     }
     fn reservations<'a>(&'a self, _: &'a str) -> LedgerFuture<'a, Vec<Reservation>> {
-        Box::pin(async { Err(LedgerError::Unavailable("down".into())) })
+        LedgerFuture::ready(Err(LedgerError::Unavailable("down".into())))
     }
     fn reconcile<'a>(&'a self, _: &'a str, _: &'a [ReservationId]) -> LedgerFuture<'a, Usage> {
-        Box::pin(async { Err(LedgerError::Unavailable("down".into())) })
+        LedgerFuture::ready(Err(LedgerError::Unavailable("down".into())))
     }
     fn release_detached(&self, _: &str, _: &ReservationId) {}
 }

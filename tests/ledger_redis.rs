@@ -104,9 +104,9 @@ async fn reserves_within_the_limit_and_refuses_beyond_it() {
                 .unwrap(),
         );
         assert_eq!(r.id, id(&format!("r-{i}")));
-        assert_eq!(r.license, LICENSE);
-        assert_eq!(r.customer, "acme-cn");
-        assert_eq!(r.instance_type, "p5.48xlarge");
+        assert_eq!(&*r.license, LICENSE);
+        assert_eq!(&*r.customer, "acme-cn");
+        assert_eq!(&*r.instance_type, "p5.48xlarge");
         assert_eq!(r.accelerators, 8);
         assert_eq!(r.state, ReservationState::Pending);
         // The server's clock, which is this machine's.
@@ -258,7 +258,7 @@ async fn usage_and_reservations_list_both_states_sorted_by_id() {
 
     for (rid, n) in [("c", 8), ("a", 16), ("b", 4)] {
         let mut req = request(LICENSE, rid, n, 64);
-        req.customer = format!("cust|{rid}\"\n");
+        req.customer = format!("cust|{rid}\"\n").into();
         granted(ledger.reserve(req).await.unwrap());
     }
     assert!(ledger.confirm(LICENSE, &id("a")).await.unwrap());
@@ -268,7 +268,7 @@ async fn usage_and_reservations_list_both_states_sorted_by_id() {
     let list = ledger.reservations(LICENSE).await.unwrap();
     let summary: Vec<(&str, u64, ReservationState, &str)> = list
         .iter()
-        .map(|r| (r.id.as_str(), r.accelerators, r.state, r.customer.as_str()))
+        .map(|r| (r.id.as_str(), r.accelerators, r.state, &*r.customer))
         .collect();
     assert_eq!(
         summary,
@@ -278,7 +278,7 @@ async fn usage_and_reservations_list_both_states_sorted_by_id() {
             ("c", 8, ReservationState::Pending, "cust|c\"\n"),
         ]
     );
-    assert!(list.iter().all(|r| r.license == LICENSE));
+    assert!(list.iter().all(|r| &*r.license == LICENSE));
 }
 
 #[tokio::test]
@@ -577,7 +577,7 @@ fn outside_a_runtime_calls_fail_and_detached_releases_do_nothing() {
     ledger.release_detached(LICENSE, &id("a"));
     let mut call = ledger.usage(LICENSE);
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match call.as_mut().poll(&mut cx) {
+    match std::future::Future::poll(std::pin::Pin::new(&mut call), &mut cx) {
         std::task::Poll::Ready(Err(LedgerError::Unavailable(e))) => {
             assert!(e.to_string().contains("Tokio runtime"), "{e}");
         }

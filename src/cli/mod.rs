@@ -8,6 +8,7 @@
 //! export-control license keygen --out keys/
 //! export-control license mint --key keys/KID.key.pem --kid KID --iss URL --sub CUSTOMER --countries CN
 //! export-control license verify --config license.toml TOKEN
+//! export-control ledger usage --redis redis://127.0.0.1:6379/0 LIC-2026-0042
 //! ```
 //!
 //! - `explain` prints, as JSON, what the policy decides for one request and
@@ -21,6 +22,9 @@
 //!   (exit 0 when none change, 1 when some do).
 //! - `license` makes an Ed25519 issuer key, mints tokens and verifies them:
 //!   a development tool; real tokens come from a licensing system.
+//! - `ledger` prints a license's usage or reservations from the Redis
+//!   ledger the fleet shares (`--redis`, in builds with the `redis`
+//!   feature).
 //!
 //! Exit status: 0 allowed, valid or verified; 1 denied, license required,
 //! invalid policy or rejected token; 2 bad input, with a message on stderr.
@@ -34,6 +38,7 @@ mod check;
 mod diff;
 mod engine;
 mod explain;
+mod ledger;
 mod license;
 
 use std::ffi::OsString;
@@ -73,6 +78,7 @@ where
         Command::Check(args) => ("check", check::run(&args)),
         Command::Diff(args) => ("diff", diff::run(&args)),
         Command::License(command) => (command.name(), license::run(command)),
+        Command::Ledger(command) => (command.name(), ledger::run(command)),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -109,6 +115,9 @@ enum Command {
     /// Make issuer keys, mint and verify license tokens (development only).
     #[command(subcommand)]
     License(license::Command),
+    /// Show a license's usage and reservations from the Redis ledger (needs the `redis` feature)
+    #[command(subcommand)]
+    Ledger(ledger::Command),
 }
 
 /// What a subcommand returns: `Ok(true)` exits 0, `Ok(false)` exits 1,

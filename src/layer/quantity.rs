@@ -18,7 +18,7 @@ pub(crate) const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempote
 /// service answers, released if the request is abandoned.
 pub(crate) struct Held {
     ledger: Arc<dyn Ledger>,
-    license: String,
+    license: Arc<str>,
     id: ReservationId,
     settled: bool,
 }
@@ -30,7 +30,7 @@ impl Held {
     pub(crate) fn settle(mut self, provisioned: bool) -> Settling {
         self.settled = true;
         let ledger = Arc::clone(&self.ledger);
-        let license = std::mem::take(&mut self.license);
+        let license = Arc::clone(&self.license);
         let id = self.id.clone();
         Box::pin(async move {
             let result = if provisioned {
@@ -42,7 +42,7 @@ impl Held {
                 tracing::error!(
                     target: "tower_export_control::audit",
                     reservation = id.as_str(),
-                    license = license.as_str(),
+                    license = &*license,
                     provisioned,
                     "license ledger not updated: {e}"
                 );
@@ -87,12 +87,12 @@ pub(crate) async fn count(
     let Some((license, limit, accelerators)) = verdict.to_count() else {
         return (verdict, None);
     };
-    let license = license.to_owned();
+    let license: Arc<str> = Arc::from(license);
     let customer = customer.unwrap_or_default();
     let id = reservation_id(&verdict, customer, headers);
     let request = ReservationRequest::new(
         id.clone(),
-        license.clone(),
+        Arc::clone(&license),
         customer,
         verdict.instance_type().unwrap_or_default(),
         accelerators,

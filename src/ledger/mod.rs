@@ -34,6 +34,8 @@ mod redis;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 pub use config::{LedgerBackend, LedgerConfig};
@@ -41,14 +43,67 @@ pub use memory::MemoryLedger;
 #[cfg(feature = "redis")]
 pub use redis::RedisLedger;
 
-/// A boxed future, for a `dyn Ledger`.
-pub type LedgerFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, LedgerError>> + Send + 'a>>;
+/// The future a [`Ledger`] call returns: an answer already known (an
+/// in-process ledger; no allocation), or a boxed future (a ledger across
+/// the network). Object-safe, so the layer can hold a `dyn Ledger`.
+#[must_use = "a ledger call does nothing unless awaited"]
+pub struct LedgerFuture<'a, T>(Answer<'a, T>);
+
+enum Answer<'a, T> {
+    Ready(Option<Result<T, LedgerError>>),
+    Pending(Pin<Box<dyn Future<Output = Result<T, LedgerError>> + Send + 'a>>),
+}
+
+impl<'a, T> LedgerFuture<'a, T> {
+    /// A future that resolves to `result` on its first poll.
+    pub fn ready(result: Result<T, LedgerError>) -> Self {
+        Self(Answer::Ready(Some(result)))
+    }
+
+    /// A future that runs `future` (boxed).
+    pub fn new(future: impl Future<Output = Result<T, LedgerError>> + Send + 'a) -> Self {
+        Self(Answer::Pending(Box::pin(future)))
+    }
+}
+
+// The answer is moved out, never pinned in place: no field is structurally
+// pinned, so the future may move between polls whatever `T` is.
+impl<T> Unpin for LedgerFuture<'_, T> {}
+
+impl<T> Future for LedgerFuture<'_, T> {
+    type Output = Result<T, LedgerError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.get_mut().0 {
+            Answer::Ready(answer) => match answer.take() {
+                Some(answer) => Poll::Ready(answer),
+                // Polled again after it answered: the caller's bug, and
+                // an error rather than a panic.
+                None => Poll::Ready(Err(LedgerError::Unavailable(
+                    "a ledger future was polled after it completed".into(),
+                ))),
+            },
+            Answer::Pending(future) => future.as_mut().poll(cx),
+        }
+    }
+}
+
+impl<T> fmt::Debug for LedgerFuture<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.0 {
+            Answer::Ready(Some(_)) => "ready",
+            Answer::Ready(None) => "done",
+            Answer::Pending(_) => "pending",
+        };
+        f.debug_tuple("LedgerFuture").field(&state).finish()
+    }
+}
 
 /// The id of a reservation: 1–256 visible ASCII characters, unique per
 /// license. The layer uses the customer and the request's
 /// `Idempotency-Key`, or the decision id.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ReservationId(Box<str>);
+pub struct ReservationId(Arc<str>);
 
 impl ReservationId {
     /// The most characters an id has.
@@ -72,7 +127,12 @@ impl ReservationId {
     /// The id of the reservation a decision makes: its 32 hex digits.
     pub(crate) fn of_decision(id: crate::audit::DecisionId) -> Self {
         let hex = id.to_hex();
-        Self(hex.iter().map(|&b| char::from(b)).collect())
+        Self(
+            hex.iter()
+                .map(|&b| char::from(b))
+                .collect::<String>()
+                .into(),
+        )
     }
 
     /// The id.
@@ -94,17 +154,20 @@ pub struct InvalidReservationId;
 
 /// What to reserve: `accelerators` of license `license` (its `jti`), whose
 /// limit is `limit`, for `customer`'s `instance_type`.
+///
+/// The strings are shared (`Arc<str>`): the ledger keeps them with the
+/// reservation and hands them back in its answers without copying.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ReservationRequest {
     /// The reservation's id.
     pub id: ReservationId,
     /// The license number (`jti`).
-    pub license: String,
+    pub license: Arc<str>,
     /// The customer (the license's `sub`).
-    pub customer: String,
+    pub customer: Arc<str>,
     /// The instance type.
-    pub instance_type: String,
+    pub instance_type: Arc<str>,
     /// Accelerators: instance count × accelerators per instance.
     pub accelerators: u64,
     /// The license's `max_accelerators`.
@@ -115,9 +178,9 @@ impl ReservationRequest {
     /// A request for `accelerators` of `license` (limit `limit`).
     pub fn new(
         id: ReservationId,
-        license: impl Into<String>,
-        customer: impl Into<String>,
-        instance_type: impl Into<String>,
+        license: impl Into<Arc<str>>,
+        customer: impl Into<Arc<str>>,
+        instance_type: impl Into<Arc<str>>,
         accelerators: u64,
         limit: u64,
     ) -> Self {
@@ -149,17 +212,24 @@ pub struct Reservation {
     /// Its id.
     pub id: ReservationId,
     /// The license number (`jti`).
-    pub license: String,
+    #[serde(serialize_with = "shared_str")]
+    pub license: Arc<str>,
     /// The customer.
-    pub customer: String,
+    #[serde(serialize_with = "shared_str")]
+    pub customer: Arc<str>,
     /// The instance type.
-    pub instance_type: String,
+    #[serde(serialize_with = "shared_str")]
+    pub instance_type: Arc<str>,
     /// Accelerators held.
     pub accelerators: u64,
     /// Pending or active.
     pub state: ReservationState,
     /// When it was made, in milliseconds since the Unix epoch.
     pub created_unix_ms: u64,
+}
+
+fn shared_str<S: serde::Serializer>(s: &Arc<str>, ser: S) -> Result<S::Ok, S::Error> {
+    ser.serialize_str(s)
 }
 
 impl serde::Serialize for ReservationId {
@@ -243,8 +313,7 @@ struct Unavailable(&'static str);
 
 impl Unavailable {
     fn fail<'a, T: Send + 'a>(&self) -> LedgerFuture<'a, T> {
-        let error = LedgerError::Unavailable(self.0.into());
-        Box::pin(std::future::ready(Err(error)))
+        LedgerFuture::ready(Err(LedgerError::Unavailable(self.0.into())))
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Script, ScriptInvocation, Value};
+use redis::{Cmd, ErrorKind, Script, ServerErrorKind, Value};
 
 use super::{
     Ledger, LedgerConfig, LedgerError, LedgerFuture, Reservation, ReservationId,
@@ -221,49 +221,51 @@ impl Inner {
         }
     }
 
-    /// Runs `script` with the license's keys and `args`.
-    async fn run(
-        &self,
-        script: &Script,
-        license: &str,
-        args: &[&[u8]],
-    ) -> Result<Value, LedgerError> {
-        let mut conn = self.manager()?;
-        let mut invocation: ScriptInvocation<'_> = script.prepare_invoke();
-        for key in self.keys(license) {
-            invocation.key(key);
-        }
-        for arg in args {
-            invocation.arg(*arg);
-        }
-        self.bounded(invocation.invoke_async::<Value>(&mut conn))
-            .await
+    /// `EVALSHA` of `script` with the license's keys, `args` already
+    /// added. The command is built once, in one buffer, and sent again
+    /// after loading the script if the server does not know it.
+    fn command(&self, script: &Script, license: &str) -> Cmd {
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(script.get_hash()).arg(2);
+        let mut key = String::with_capacity(self.prefix.len() + license.len() + 12);
+        key.push_str(&self.prefix);
+        key.push_str(":{");
+        push_tag(&mut key, license);
+        key.push_str("}:");
+        let base = key.len();
+        key.push_str("res");
+        cmd.arg(key.as_str());
+        key.truncate(base);
+        key.push_str("pending");
+        cmd.arg(key.as_str());
+        cmd
     }
 
-    fn keys(&self, license: &str) -> [String; 2] {
-        let base = format!("{}:{{{}}}", self.prefix, encode_tag(license));
-        [format!("{base}:res"), format!("{base}:pending")]
+    /// Sends `cmd` (from [`command`](Self::command)) within the timeout.
+    async fn run(&self, script: &Script, cmd: &Cmd) -> Result<Value, LedgerError> {
+        let mut conn = self.manager()?;
+        self.bounded(async {
+            match cmd.query_async::<Value>(&mut conn).await {
+                Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                    script.load_async::<ConnectionManager>(&mut conn).await?;
+                    cmd.query_async::<Value>(&mut conn).await
+                }
+                answer => answer,
+            }
+        })
+        .await
     }
 
     async fn reserve(&self, request: ReservationRequest) -> Result<Reserved, LedgerError> {
-        let details = serde_json::to_string(&(&request.customer, &request.instance_type))
+        let details = serde_json::to_string(&(&*request.customer, &*request.instance_type))
             .map_err(unavailable)?;
-        let n = request.accelerators.to_string();
-        let limit = request.limit.min(MAX_EXACT).to_string();
-        let ttl = self.pending_ttl_ms.to_string();
-        let reply = self
-            .run(
-                &RESERVE,
-                &request.license,
-                &[
-                    request.id.as_str().as_bytes(),
-                    n.as_bytes(),
-                    limit.as_bytes(),
-                    ttl.as_bytes(),
-                    details.as_bytes(),
-                ],
-            )
-            .await?;
+        let mut cmd = self.command(&RESERVE, &request.license);
+        cmd.arg(request.id.as_str())
+            .arg(request.accelerators)
+            .arg(request.limit.min(MAX_EXACT))
+            .arg(self.pending_ttl_ms)
+            .arg(details);
+        let reply = self.run(&RESERVE, &cmd).await?;
         let items = array(reply).ok_or_else(|| bad_reply("reserve"))?;
         match items.as_slice() {
             [Value::Int(0), in_use] => Ok(Reserved::Exhausted {
@@ -271,15 +273,22 @@ impl Inner {
                 in_use: count(in_use).ok_or_else(|| bad_reply("reserve"))?,
                 requested: request.accelerators,
             }),
-            [Value::Int(made @ (1 | 2)), stored, Value::Int(pending)] => {
+            // Made now: what it holds is the request's; only the time is
+            // the server's.
+            [Value::Int(1), Value::Int(created_ms)] => Ok(Reserved::Granted(Reservation {
+                id: request.id,
+                license: request.license,
+                customer: request.customer,
+                instance_type: request.instance_type,
+                accelerators: request.accelerators,
+                state: ReservationState::Pending,
+                created_unix_ms: u64::try_from(*created_ms).map_err(|_| bad_reply("reserve"))?,
+            })),
+            [Value::Int(2), stored, Value::Int(pending)] => {
                 let stored = bytes(stored).ok_or_else(|| bad_reply("reserve"))?;
-                let reservation = decode(request.license, request.id, stored, *pending == 1)
-                    .ok_or_else(|| bad_reply("reserve"))?;
-                Ok(if *made == 1 {
-                    Reserved::Granted(reservation)
-                } else {
-                    Reserved::Existing(reservation)
-                })
+                decode(request.license, request.id, stored, *pending == 1)
+                    .map(Reserved::Existing)
+                    .ok_or_else(|| bad_reply("reserve"))
             }
             _ => Err(bad_reply("reserve")),
         }
@@ -292,7 +301,9 @@ impl Inner {
         license: &str,
         id: &ReservationId,
     ) -> Result<bool, LedgerError> {
-        match self.run(script, license, &[id.as_str().as_bytes()]).await? {
+        let mut cmd = self.command(script, license);
+        cmd.arg(id.as_str());
+        match self.run(script, &cmd).await? {
             Value::Int(0) => Ok(false),
             Value::Int(1) => Ok(true),
             _ => Err(bad_reply(op)),
@@ -304,12 +315,14 @@ impl Inner {
     }
 
     async fn usage(&self, license: &str) -> Result<Usage, LedgerError> {
-        let reply = self.run(&USAGE, license, &[]).await?;
+        let reply = self.run(&USAGE, &self.command(&USAGE, license)).await?;
         usage(reply).ok_or_else(|| bad_reply("usage"))
     }
 
     async fn reservations(&self, license: &str) -> Result<Vec<Reservation>, LedgerError> {
-        let reply = self.run(&RESERVATIONS, license, &[]).await?;
+        let reply = self
+            .run(&RESERVATIONS, &self.command(&RESERVATIONS, license))
+            .await?;
         reservations(license, reply).ok_or_else(|| bad_reply("reservations"))
     }
 
@@ -318,21 +331,28 @@ impl Inner {
         license: &str,
         running: &[ReservationId],
     ) -> Result<Usage, LedgerError> {
-        let args: Vec<&[u8]> = running.iter().map(|id| id.as_str().as_bytes()).collect();
-        let reply = self.run(&RECONCILE, license, &args).await?;
+        let mut cmd = self.command(&RECONCILE, license);
+        for id in running {
+            cmd.arg(id.as_str());
+        }
+        let reply = self.run(&RECONCILE, &cmd).await?;
         usage(reply).ok_or_else(|| bad_reply("reconcile"))
     }
 }
 
-/// The jti as it stands inside the `{…}` hash tag: never empty, never
-/// holding a brace, and distinct for distinct jtis.
-fn encode_tag(license: &str) -> String {
+/// Writes the jti as it stands inside the `{…}` hash tag: never empty,
+/// never holding a brace, and distinct for distinct jtis.
+fn push_tag(tag: &mut String, license: &str) {
     if license.is_empty() {
         // An empty tag would hash the whole key; a lone `%` is no encoding
         // of any other jti.
-        return "%".to_owned();
+        tag.push('%');
+        return;
     }
-    let mut tag = String::with_capacity(license.len());
+    if !license.contains(['%', '{', '}']) {
+        tag.push_str(license);
+        return;
+    }
     for c in license.chars() {
         match c {
             '%' => tag.push_str("%25"),
@@ -341,6 +361,12 @@ fn encode_tag(license: &str) -> String {
             _ => tag.push(c),
         }
     }
+}
+
+#[cfg(test)]
+fn encode_tag(license: &str) -> String {
+    let mut tag = String::new();
+    push_tag(&mut tag, license);
     tag
 }
 
@@ -378,7 +404,12 @@ fn usage(reply: Value) -> Option<Usage> {
 }
 
 /// `accelerators|created_ms|["customer","instance_type"]`.
-fn decode(license: String, id: ReservationId, stored: &[u8], pending: bool) -> Option<Reservation> {
+fn decode(
+    license: Arc<str>,
+    id: ReservationId,
+    stored: &[u8],
+    pending: bool,
+) -> Option<Reservation> {
     let mut parts = std::str::from_utf8(stored).ok()?.splitn(3, '|');
     let accelerators = parts.next()?.parse().ok()?;
     let created_unix_ms = parts.next()?.parse().ok()?;
@@ -386,8 +417,8 @@ fn decode(license: String, id: ReservationId, stored: &[u8], pending: bool) -> O
     Some(Reservation {
         id,
         license,
-        customer,
-        instance_type,
+        customer: customer.into(),
+        instance_type: instance_type.into(),
         accelerators,
         state: if pending {
             ReservationState::Pending
@@ -412,6 +443,7 @@ fn reservations(license: &str, reply: Value) -> Option<Vec<Reservation>> {
         .map(<[u8]>::to_vec)
         .collect::<std::collections::HashSet<Vec<u8>>>();
     let all = array(all)?;
+    let license: Arc<str> = Arc::from(license);
     let mut out = Vec::with_capacity(all.len() / 2);
     let mut fields = all.iter();
     while let Some(field) = fields.next() {
@@ -422,7 +454,7 @@ fn reservations(license: &str, reply: Value) -> Option<Vec<Reservation>> {
         }
         let id = ReservationId::new(std::str::from_utf8(field).ok()?).ok()?;
         let is_pending = pending.contains(field);
-        out.push(decode(license.to_owned(), id, stored, is_pending)?);
+        out.push(decode(Arc::clone(&license), id, stored, is_pending)?);
     }
     out.sort_by(|a, b| a.id.cmp(&b.id));
     Some(out)
@@ -465,7 +497,7 @@ end
 ";
 
 /// ARGV: id, accelerators, limit, pending TTL in ms, details (JSON).
-/// Returns `{1, stored, 1}` (reserved now), `{2, stored, is_pending}` (the
+/// Returns `{1, created_ms}` (reserved now), `{2, stored, is_pending}` (the
 /// id was reserved before) or `{0, in_use}`.
 const RESERVE_BODY: &str = r"
 local id, n = ARGV[1], ARGV[2]
@@ -478,10 +510,10 @@ local in_use = tonumber(active) + held
 if in_use + tonumber(n) > tonumber(ARGV[3]) then
   return {0, in_use}
 end
-local v = n .. '|' .. t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000)) .. '|' .. ARGV[5]
+local v = n .. '|' .. string.format('%.0f', now) .. '|' .. ARGV[5]
 redis.call('HSET', res, id, v, ' active', active, ' pending', string.format('%.0f', held + tonumber(n)))
 redis.call('ZADD', pending, now + tonumber(ARGV[4]), id)
-return {1, v, 1}
+return {1, now}
 ";
 
 /// ARGV: id. Returns 1 if the reservation exists (now active), else 0.
@@ -574,23 +606,23 @@ static RECONCILE: LazyLock<Script> = LazyLock::new(|| script(&[KEYS, RECONCILE_B
 
 impl Ledger for RedisLedger {
     fn reserve(&self, request: ReservationRequest) -> LedgerFuture<'_, Reserved> {
-        Box::pin(self.inner.reserve(request))
+        LedgerFuture::new(self.inner.reserve(request))
     }
 
     fn confirm<'a>(&'a self, license: &'a str, id: &'a ReservationId) -> LedgerFuture<'a, bool> {
-        Box::pin(self.inner.flag(&CONFIRM, "confirm", license, id))
+        LedgerFuture::new(self.inner.flag(&CONFIRM, "confirm", license, id))
     }
 
     fn release<'a>(&'a self, license: &'a str, id: &'a ReservationId) -> LedgerFuture<'a, bool> {
-        Box::pin(self.inner.release(license, id))
+        LedgerFuture::new(self.inner.release(license, id))
     }
 
     fn usage<'a>(&'a self, license: &'a str) -> LedgerFuture<'a, Usage> {
-        Box::pin(self.inner.usage(license))
+        LedgerFuture::new(self.inner.usage(license))
     }
 
     fn reservations<'a>(&'a self, license: &'a str) -> LedgerFuture<'a, Vec<Reservation>> {
-        Box::pin(self.inner.reservations(license))
+        LedgerFuture::new(self.inner.reservations(license))
     }
 
     fn reconcile<'a>(
@@ -598,7 +630,7 @@ impl Ledger for RedisLedger {
         license: &'a str,
         running: &'a [ReservationId],
     ) -> LedgerFuture<'a, Usage> {
-        Box::pin(self.inner.reconcile(license, running))
+        LedgerFuture::new(self.inner.reconcile(license, running))
     }
 
     fn release_detached(&self, license: &str, id: &ReservationId) {
@@ -654,7 +686,7 @@ mod tests {
         .unwrap();
         assert_eq!(r.accelerators, 8);
         assert_eq!(r.created_unix_ms, 1_700_000_000_123);
-        assert_eq!(r.customer, "acme|cn");
+        assert_eq!(&*r.customer, "acme|cn");
         assert_eq!(r.state, ReservationState::Pending);
         for bad in [&b""[..], b"8", b"x|1|[]", b"8|1|[\"a\"]", b"\xff|1|[]"] {
             assert!(decode("L".into(), id.clone(), bad, false).is_none());
