@@ -372,7 +372,7 @@ async fn main() -> ExitCode {
     // without it they pile up between scrapes.
     let upkeep = metrics.clone();
     tokio::spawn(async move {
-        let mut every = tokio::time::interval(Duration::from_secs(5));
+        let mut every = tokio::time::interval(Duration::from_secs(1));
         loop {
             every.tick().await;
             upkeep.run_upkeep();

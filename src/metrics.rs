@@ -94,7 +94,6 @@ mod on {
         ::metrics::counter!(REFRESHES, "source" => source, "result" => result).increment(1);
     }
 
-    #[allow(dead_code)] // until the ledger calls record it
     pub(crate) fn ledger(operation: &'static str, result: &'static str, took: Duration) {
         ::metrics::counter!(LEDGER_OPERATIONS, "operation" => operation, "result" => result)
             .increment(1);
@@ -117,13 +116,12 @@ mod on {
     pub(crate) fn audit_dropped() {}
     #[allow(dead_code)] // until the refreshers record it
     pub(crate) fn refresh(_: &'static str, _: bool) {}
-    #[allow(dead_code)] // until the ledger calls record it
     pub(crate) fn ledger(_: &'static str, _: &'static str, _: Duration) {}
     pub(crate) const fn timed() -> bool {
         false
     }
 }
 
-pub(crate) use on::{audit_dropped, decision, license_cache_hit, policy_reload, timed};
-#[allow(unused_imports)] // recorded by the ledger and the key refreshers
-pub(crate) use on::{ledger, refresh};
+#[allow(unused_imports)] // recorded by the key refreshers
+pub(crate) use on::refresh;
+pub(crate) use on::{audit_dropped, decision, ledger, license_cache_hit, policy_reload, timed};

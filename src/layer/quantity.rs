@@ -5,10 +5,12 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Instant;
 
 use http::{HeaderMap, HeaderName, Response};
 
 use crate::ledger::{Ledger, ReservationId, ReservationRequest, Reserved};
+use crate::metrics;
 use crate::verdict::{Quantity, Verdict};
 
 /// The header clients retry a request with; a retried request counts once.
@@ -33,11 +35,16 @@ impl Held {
         let license = Arc::clone(&self.license);
         let id = self.id.clone();
         Box::pin(async move {
-            let result = if provisioned {
-                ledger.confirm(&license, &id).await
+            let started = metrics::timed().then(Instant::now);
+            let (operation, result) = if provisioned {
+                ("confirm", ledger.confirm(&license, &id).await.map(drop))
             } else {
-                ledger.release(&license, &id).await
+                ("release", ledger.release(&license, &id).await.map(drop))
             };
+            if let Some(started) = started {
+                let outcome = if result.is_ok() { "ok" } else { "error" };
+                metrics::ledger(operation, outcome, started.elapsed());
+            }
             if let Err(e) = result {
                 tracing::error!(
                     target: "tower_export_control::audit",
@@ -98,7 +105,18 @@ pub(crate) async fn count(
         accelerators,
         limit,
     );
-    match ledger.reserve(request).await {
+    let started = metrics::timed().then(Instant::now);
+    let reserved = ledger.reserve(request).await;
+    if let Some(started) = started {
+        let outcome = match &reserved {
+            Ok(Reserved::Granted(_)) => "granted",
+            Ok(Reserved::Existing(_)) => "existing",
+            Ok(Reserved::Exhausted { .. }) => "exhausted",
+            Err(_) => "error",
+        };
+        metrics::ledger("reserve", outcome, started.elapsed());
+    }
+    match reserved {
         Ok(Reserved::Granted(reservation)) => {
             let held = Held {
                 ledger: Arc::clone(ledger),
