@@ -63,7 +63,7 @@ impl Gate {
         let ledger = policy
             .ledger_config()
             .map(|c| Arc::new(ledger::from_config(c)));
-        Self {
+        let gate = Self {
             inner: Arc::new(Inner {
                 policy: ArcSwap::new(policy),
                 verifier,
@@ -71,7 +71,9 @@ impl Gate {
                 license_trust: ArcSwapOption::empty(),
                 ledger: ArcSwapOption::new(ledger),
             }),
-        }
+        };
+        gate.track_live_sources();
+        gate
     }
 
     /// With a ledger counting license quantities across the fleet, in place
@@ -96,7 +98,9 @@ impl Gate {
 
     /// Puts `policy` in force; returns the one it replaces.
     pub fn replace(&self, policy: impl Into<Arc<Policy>>) -> Arc<Policy> {
-        self.inner.policy.swap(policy.into())
+        let old = self.inner.policy.swap(policy.into());
+        self.track_live_sources();
+        old
     }
 
     /// Loads and validates a policy file, then puts it in force. On error
@@ -133,6 +137,19 @@ impl Gate {
     /// Replaces the trusted license issuers for policies that name none.
     pub fn set_license_trust(&self, trust: impl Into<Arc<LicenseTrust>>) {
         self.inner.license_trust.store(Some(trust.into()));
+        self.track_live_sources();
+    }
+
+    /// Starts fetching the key sets and revocation lists (`jwks_url`,
+    /// `revoked_file`, `revoked_url`) of the trusts in force, keeps those
+    /// already fetched, and stops those no longer named. They are run-time
+    /// state: their threads end when the last clone of the gate is dropped.
+    fn track_live_sources(&self) {
+        let policy = self.policy();
+        let gate_trust = self.inner.license_trust.load_full();
+        let mut trusts = vec![policy.license_trust().as_ref()];
+        trusts.extend(gate_trust.as_deref());
+        self.inner.verifier.track(&trusts);
     }
 
     /// Revokes a license number (`jti`) from now on, whatever the policy in
