@@ -16,12 +16,14 @@ use crate::verdict::{self, Verdict};
 use crate::{CountryCode, Facts, Policy, PolicyError};
 
 /// The policy in force and the state that lives while serving: licenses
-/// revoked at run time and the verified-token cache (a
-/// [`LicenseVerifier`]), and an IP table or license issuers set in code.
+/// revoked at run time, the verified-token cache and the issuer keys and
+/// revocation lists fetched in the background (a [`LicenseVerifier`]), and
+/// an IP table or license issuers set in code.
 ///
 /// A reload ([`Gate::reload_from_path`], [`Gate::replace`]) swaps only the
 /// policy: a revocation made with [`Gate::revoke`] and an IP table set with
-/// [`Gate::with_ip_table`] stay in force. Each request is decided on the
+/// [`Gate::with_ip_table`] stay in force, and a key set or revocation list
+/// the new policy names too is kept as fetched. Each request is decided on the
 /// policy current when it arrived. Cloning a gate is cheap; clones share
 /// everything.
 ///
