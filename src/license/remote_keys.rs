@@ -106,12 +106,18 @@ impl RemoteKeys {
         };
         let state = set.state.load();
         match &**state {
+            // The first fetch is under way (or retried on its own).
             State::Pending => Err(LicenseDenial::invalid(
                 "the issuer's keys (jwks_url) have not been fetched yet",
             )),
-            State::Expired(reason) => Err(LicenseDenial::invalid(format!(
-                "the issuer's keys (jwks_url) are stale: {reason}"
-            ))),
+            // A stale set is retried early too, within the same rate limit,
+            // while tokens keep coming.
+            State::Expired(reason) => {
+                set.signal.refetch();
+                Err(LicenseDenial::invalid(format!(
+                    "the issuer's keys (jwks_url) are stale: {reason}"
+                )))
+            }
             State::Fresh(keys) => match keys.get(kid) {
                 Some(key) => key.check(alg, signing_input, signature),
                 None => {
