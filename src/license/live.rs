@@ -47,10 +47,11 @@ impl Schedule {
         })
     }
 
-    /// The next try after a failure: soon, but no sooner than the
-    /// interval asks.
-    fn after_failure(&self) -> Duration {
-        self.refresh.min(Duration::from_secs(30))
+    /// The next try after `failures` failures in a row: 1 s, doubling up
+    /// to 30 s, and never later than the interval.
+    fn after_failure(&self, failures: u32) -> Duration {
+        let backoff = Duration::from_secs(1u64 << failures.saturating_sub(1).min(5));
+        self.refresh.min(backoff.min(Duration::from_secs(30)))
     }
 }
 
@@ -272,6 +273,7 @@ pub(crate) fn run<P: Poller>(
     let mut next_poll = start;
     let mut last_refetch: Option<Instant> = None;
     let mut refetch_wanted = false;
+    let mut failures: u32 = 0;
     loop {
         let refetch_at = match (refetch_wanted, last_refetch) {
             (false, _) => never,
@@ -306,6 +308,7 @@ pub(crate) fn run<P: Poller>(
                     }
                     last_good = Some(now);
                     expired = false;
+                    failures = 0;
                     next_poll = later(now, schedule.after_success(max_age));
                 }
                 Err(error) => {
@@ -314,7 +317,8 @@ pub(crate) fn run<P: Poller>(
                         %error,
                         "refresh failed; the last good copy stays in use until it is too stale"
                     );
-                    next_poll = later(now, schedule.after_failure());
+                    failures = failures.saturating_add(1);
+                    next_poll = later(now, schedule.after_failure(failures));
                 }
             }
         }
@@ -371,4 +375,35 @@ pub(crate) fn schedule(
         max_stale: Duration::from_secs(max_stale.1),
         min_refetch: Duration::from_secs(min_refetch.1),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schedule(refresh: u64, min_refetch: u64) -> Schedule {
+        Schedule {
+            refresh: Duration::from_secs(refresh),
+            max_stale: Duration::from_secs(86_400),
+            min_refetch: Duration::from_secs(min_refetch),
+        }
+    }
+
+    #[test]
+    fn max_age_shortens_the_refresh_down_to_the_refetch_floor() {
+        let s = schedule(300, 30);
+        let secs = |age: Option<u64>| s.after_success(age.map(Duration::from_secs)).as_secs();
+        assert_eq!(secs(None), 300);
+        assert_eq!(secs(Some(60)), 60);
+        assert_eq!(secs(Some(3600)), 300);
+        assert_eq!(secs(Some(0)), 30);
+    }
+
+    #[test]
+    fn failures_back_off_from_one_second_to_thirty() {
+        let s = schedule(300, 30);
+        let waits: Vec<u64> = (1..=8).map(|n| s.after_failure(n).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 30, 30, 30]);
+        assert_eq!(schedule(5, 1).after_failure(6).as_secs(), 5);
+    }
 }
