@@ -18,12 +18,14 @@ use crate::watch::{PolicyWatcher, WatchOptions};
 use crate::{CountryCode, Facts, Policy, PolicyError};
 
 /// The policy in force and the state that lives while serving: licenses
-/// revoked at run time and the verified-token cache (a
-/// [`LicenseVerifier`]), and an IP table or license issuers set in code.
+/// revoked at run time, the verified-token cache and the issuer keys and
+/// revocation lists fetched in the background (a [`LicenseVerifier`]), and
+/// an IP table or license issuers set in code.
 ///
 /// A reload ([`Gate::reload_from_path`], [`Gate::replace`]) swaps only the
 /// policy: a revocation made with [`Gate::revoke`] and an IP table set with
-/// [`Gate::with_ip_table`] stay in force. Each request is decided on the
+/// [`Gate::with_ip_table`] stay in force, and a key set or revocation list
+/// the new policy names too is kept as fetched. Each request is decided on the
 /// policy current when it arrived. Cloning a gate is cheap; clones share
 /// everything.
 ///
@@ -88,7 +90,7 @@ impl Gate {
         let ledger = policy
             .ledger_config()
             .map(|c| Arc::new(ledger::from_config(c)));
-        Self {
+        let gate = Self {
             inner: Arc::new(Inner {
                 policy: ArcSwap::new(policy),
                 verifier,
@@ -98,7 +100,9 @@ impl Gate {
                 reloads: AtomicU64::new(0),
                 reload_failures: AtomicU64::new(0),
             }),
-        }
+        };
+        gate.track_live_sources();
+        gate
     }
 
     /// With a ledger counting license quantities across the fleet, in place
@@ -123,7 +127,9 @@ impl Gate {
 
     /// Puts `policy` in force; returns the one it replaces.
     pub fn replace(&self, policy: impl Into<Arc<Policy>>) -> Arc<Policy> {
-        self.inner.policy.swap(policy.into())
+        let old = self.inner.policy.swap(policy.into());
+        self.track_live_sources();
+        old
     }
 
     /// Loads and validates a policy file, then puts it in force. On error
@@ -202,6 +208,19 @@ impl Gate {
     /// Replaces the trusted license issuers for policies that name none.
     pub fn set_license_trust(&self, trust: impl Into<Arc<LicenseTrust>>) {
         self.inner.license_trust.store(Some(trust.into()));
+        self.track_live_sources();
+    }
+
+    /// Starts fetching the key sets and revocation lists (`jwks_url`,
+    /// `revoked_file`, `revoked_url`) of the trusts in force, keeps those
+    /// already fetched, and stops those no longer named. They are run-time
+    /// state: their threads end when the last clone of the gate is dropped.
+    fn track_live_sources(&self) {
+        let policy = self.policy();
+        let gate_trust = self.inner.license_trust.load_full();
+        let mut trusts = vec![policy.license_trust().as_ref()];
+        trusts.extend(gate_trust.as_deref());
+        self.inner.verifier.track(&trusts);
     }
 
     /// Revokes a license number (`jti`) from now on, whatever the policy in

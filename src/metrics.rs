@@ -88,7 +88,6 @@ mod on {
         ::metrics::counter!(AUDIT_DROPPED).increment(1);
     }
 
-    #[allow(dead_code)] // until the refreshers record it
     pub(crate) fn refresh(source: &'static str, ok: bool) {
         let result = if ok { "ok" } else { "error" };
         ::metrics::counter!(REFRESHES, "source" => source, "result" => result).increment(1);
@@ -114,7 +113,6 @@ mod on {
     pub(crate) fn license_cache_hit() {}
     pub(crate) fn policy_reload(_: bool) {}
     pub(crate) fn audit_dropped() {}
-    #[allow(dead_code)] // until the refreshers record it
     pub(crate) fn refresh(_: &'static str, _: bool) {}
     pub(crate) fn ledger(_: &'static str, _: &'static str, _: Duration) {}
     pub(crate) const fn timed() -> bool {

@@ -502,9 +502,7 @@ pub(crate) fn evaluate(
 /// The policy's own revocation list holds even when the gate supplies the
 /// issuers (a policy that names none).
 fn revoked_by_policy(policy: &Policy, grant: LicenseGrant) -> Result<LicenseGrant, LicenseDenial> {
-    if policy.license_trust().is_revoked(grant.jti()) {
-        return Err(LicenseDenial::revoked(grant.jti()));
-    }
+    policy.license_trust().check_revocation(grant.jti())?;
     Ok(grant)
 }
 

@@ -105,9 +105,60 @@ pub enum LicenseConfigError {
         issuer: String,
     },
     /// An issuer has no key to verify its tokens with.
-    #[error("issuer `{issuer}` has no keys (set jwks_file, pem_keys or hs256_secret_file)")]
+    #[error(
+        "issuer `{issuer}` has no keys (set jwks_file, jwks_url, pem_keys or hs256_secret_file)"
+    )]
     NoKeys {
         /// The issuer.
         issuer: String,
     },
+    /// A `jwks_url` or `revoked_url` that may not be fetched: not a URL,
+    /// not HTTPS, or plain HTTP to a host that is not a loopback address.
+    #[error("{owner}: {field} `{url}`: {detail}")]
+    RemoteUrl {
+        /// `issuer `…`` or `[license]`.
+        owner: String,
+        /// `jwks_url` or `revoked_url`.
+        field: &'static str,
+        /// The configured URL.
+        url: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// A `jwks_url` or `revoked_url` in a build without the `remote-jwks`
+    /// cargo feature.
+    #[error(
+        "{owner}: {field} needs the `remote-jwks` cargo feature, which this build does not enable"
+    )]
+    RemoteDisabled {
+        /// `issuer `…`` or `[license]`.
+        owner: String,
+        /// `jwks_url` or `revoked_url`.
+        field: &'static str,
+    },
+    /// A refresh or staleness setting out of range.
+    #[error("{owner}: {field} = {value}: {detail}")]
+    Setting {
+        /// `issuer `…`` or `[license]`.
+        owner: String,
+        /// The setting.
+        field: &'static str,
+        /// Its configured value.
+        value: u64,
+        /// The accepted range.
+        detail: String,
+    },
+}
+
+impl LicenseConfigError {
+    /// The `[license]` field the error is about, when it is one of the
+    /// live-source settings (`jwks_url`, `revoked_url`, their intervals).
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            Self::RemoteUrl { field, .. }
+            | Self::RemoteDisabled { field, .. }
+            | Self::Setting { field, .. } => Some(field),
+            _ => None,
+        }
+    }
 }

@@ -28,6 +28,8 @@ use sha2::{Digest, Sha256};
 
 use super::config::{IssuerConfig, PemKeyConfig};
 use super::error::LicenseConfigError;
+use super::outcome::LicenseDenial;
+use super::remote_keys::RemoteKeys;
 
 /// Shortest HS256 secret accepted: the hash output size (RFC 7518 §3.2).
 const MIN_HS256_SECRET: usize = 32;
@@ -36,7 +38,7 @@ const MIN_HS256_SECRET: usize = 32;
 const MIN_RSA_BITS: usize = 2048;
 
 /// Why a key cannot be trusted: a reason, or an RSA modulus too short.
-enum KeyError {
+pub(super) enum KeyError {
     Invalid(String),
     RsaTooShort { bits: usize },
 }
@@ -58,6 +60,8 @@ pub(crate) struct Issuer {
     name: String,
     keys: HashMap<String, TrustedKey>,
     hs256: Option<TrustedKey>,
+    /// Keys fetched from `jwks_url`, tried after the configured ones.
+    remote: Option<RemoteKeys>,
 }
 
 impl Issuer {
@@ -72,6 +76,7 @@ impl Issuer {
             name: config.issuer.clone(),
             keys: HashMap::new(),
             hs256: None,
+            remote: None,
         };
         if let Some(file) = &config.jwks_file {
             let path = base.join(file);
@@ -86,7 +91,10 @@ impl Issuer {
         if let Some(file) = &config.hs256_secret_file {
             issuer.hs256 = Some(load_hs256(&base.join(file))?);
         }
-        if issuer.keys.is_empty() && issuer.hs256.is_none() {
+        if let Some(url) = &config.jwks_url {
+            issuer.remote = Some(RemoteKeys::new(config, url, audience)?);
+        }
+        if issuer.keys.is_empty() && issuer.hs256.is_none() && issuer.remote.is_none() {
             return Err(LicenseConfigError::NoKeys {
                 issuer: issuer.name,
             });
@@ -104,6 +112,12 @@ impl Issuer {
             .values()
             .chain(self.hs256.as_ref())
             .any(|k| k.tag == tag)
+            || self.remote.as_ref().is_some_and(|r| r.has_key(tag))
+    }
+
+    /// The source of the keys fetched from `jwks_url`, if configured.
+    pub(crate) fn remote(&self) -> Option<&RemoteKeys> {
+        self.remote.as_ref()
     }
 
     fn add(&mut self, key: TrustedKey) -> Result<(), LicenseConfigError> {
@@ -126,31 +140,35 @@ impl Issuer {
         &self.name
     }
 
-    /// The key a token with this `alg` and `kid` must verify under.
+    /// Verifies a token's signature with the key its `alg` and `kid`
+    /// select; the key's tag on success.
     ///
     /// HS256 tokens use the issuer's shared secret (their `kid` is not
     /// consulted); every other token must name one of the issuer's keys by
-    /// `kid`, and its `alg` must be that key's algorithm.
-    pub(crate) fn key_for(
+    /// `kid` (configured, or fetched from `jwks_url`), and its `alg` must
+    /// be that key's algorithm.
+    pub(crate) fn verify(
         &self,
         alg: Algorithm,
         kid: Option<&str>,
-    ) -> Result<&TrustedKey, &'static str> {
+        signing_input: &[u8],
+        signature: &str,
+    ) -> Result<KeyTag, LicenseDenial> {
         if alg == Algorithm::HS256 {
             return self
                 .hs256
                 .as_ref()
-                .ok_or("HS256 is not accepted for this issuer");
+                .ok_or_else(|| LicenseDenial::invalid("HS256 is not accepted for this issuer"))?
+                .check(alg, signing_input, signature);
         }
-        let kid = kid.ok_or("the token names no key (`kid`)")?;
-        let key = self
-            .keys
-            .get(kid)
-            .ok_or("the token's `kid` is not a key of its issuer")?;
-        if key.alg != alg {
-            return Err("the token's `alg` is not its key's algorithm");
+        let kid = kid.ok_or_else(|| LicenseDenial::invalid("the token names no key (`kid`)"))?;
+        match (self.keys.get(kid), &self.remote) {
+            (Some(key), _) => key.check(alg, signing_input, signature),
+            (None, Some(remote)) => remote.verify(alg, kid, signing_input, signature),
+            (None, None) => Err(LicenseDenial::invalid(
+                "the token's `kid` is not a key of its issuer",
+            )),
         }
-        Ok(key)
     }
 }
 
@@ -162,6 +180,7 @@ impl fmt::Debug for Issuer {
             .field("name", &self.name)
             .field("keys", &keys)
             .field("hs256", &self.hs256.is_some())
+            .field("remote", &self.remote)
             .finish()
     }
 }
@@ -175,7 +194,7 @@ impl fmt::Debug for Issuer {
 pub(crate) struct KeyTag([u8; 16]);
 
 impl KeyTag {
-    fn of(issuer: &str, audience: Option<&str>, key: &TrustedKey) -> Self {
+    pub(super) fn of(issuer: &str, audience: Option<&str>, key: &TrustedKey) -> Self {
         let mut h = Sha256::new();
         // Length-prefixed so that no two different inputs run together.
         for part in [
@@ -208,7 +227,7 @@ pub(crate) struct TrustedKey {
     tag: KeyTag,
 }
 
-enum KeyMaterial {
+pub(super) enum KeyMaterial {
     /// Kept decompressed: jsonwebtoken would re-decode the point on every
     /// verification, a tenth of the cost of the signature check itself.
     Ed25519(ed25519_dalek::VerifyingKey),
@@ -217,7 +236,7 @@ enum KeyMaterial {
 }
 
 impl TrustedKey {
-    fn new(
+    pub(super) fn new(
         kid: String,
         alg: Algorithm,
         source: PathBuf,
@@ -235,8 +254,40 @@ impl TrustedKey {
     }
 
     /// The tag tokens verified under this key are cached with.
-    pub(crate) fn tag(&self) -> KeyTag {
+    pub(super) fn tag(&self) -> KeyTag {
         self.tag
+    }
+
+    /// The key with its cache tag set, for `issuer` and `audience`.
+    pub(super) fn tagged(mut self, issuer: &str, audience: Option<&str>) -> Self {
+        self.tag = KeyTag::of(issuer, audience, &self);
+        self
+    }
+
+    /// The key id tokens name it by.
+    pub(super) fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// Checks that a token's `alg` is this key's and its signature verifies;
+    /// the key's tag on success.
+    pub(super) fn check(
+        &self,
+        alg: Algorithm,
+        signing_input: &[u8],
+        signature: &str,
+    ) -> Result<KeyTag, LicenseDenial> {
+        if self.alg != alg {
+            return Err(LicenseDenial::invalid(
+                "the token's `alg` is not its key's algorithm",
+            ));
+        }
+        if !self.verify(signing_input, signature) {
+            return Err(LicenseDenial::invalid(
+                "the token signature does not verify",
+            ));
+        }
+        Ok(self.tag)
     }
 
     /// Whether `signature` (base64url, as in the token) is a valid signature
@@ -321,7 +372,9 @@ fn load_jwks(path: &Path) -> Result<Vec<TrustedKey>, LicenseConfigError> {
 
 /// A JWK's key id, algorithm and key; `None` for encryption keys, which a
 /// JWKS may carry alongside signing keys.
-fn jwk_key(value: serde_json::Value) -> Result<Option<(String, Algorithm, KeyMaterial)>, KeyError> {
+pub(super) fn jwk_key(
+    value: serde_json::Value,
+) -> Result<Option<(String, Algorithm, KeyMaterial)>, KeyError> {
     let object = value.as_object().ok_or("not a JSON object")?;
     if object.get("use").and_then(serde_json::Value::as_str) == Some("enc") {
         return Ok(None);

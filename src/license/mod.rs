@@ -53,12 +53,25 @@
 //!
 //! # Keys and algorithms
 //!
-//! Each issuer has keys from a JWKS file and PEM files, selected by the
-//! token's `kid` (several at once, so keys rotate without downtime), and
-//! optionally an HS256 shared secret. `EdDSA` (Ed25519), `ES256` and `RS256`
+//! Each issuer has keys from a JWKS file, PEM files and (with the
+//! `remote-jwks` feature) a `jwks_url`, selected by the token's `kid`
+//! (several at once, so keys rotate without downtime), and optionally an
+//! HS256 shared secret. `EdDSA` (Ed25519), `ES256` and `RS256`
 //! are accepted; `HS256` only for an issuer with `hs256_secret_file`. A key
 //! is bound to its algorithm when loaded, and a token must use exactly that
 //! algorithm, so a public key can never be used as an HMAC secret.
+//!
+//! # Live sources
+//!
+//! A `jwks_url`, a `revoked_file` and a `revoked_url` change while
+//! serving. Each is kept current by a background thread (fetched on an
+//! interval or the server's `max-age`, a file re-read when it changes) and
+//! read by requests without waiting. The copies are run-time state of the
+//! verifier, keyed by source, so a reload naming the same source keeps
+//! them; the thread stops when no verifier uses the source
+//! ([`refresh_threads`] counts them). A token naming a `kid` the fetched
+//! set lacks asks for a rate-limited refetch; a copy older than its
+//! maximum staleness fails closed (`license_invalid`).
 //!
 //! # Cache
 //!
@@ -76,14 +89,19 @@ mod claims;
 mod config;
 mod error;
 mod keys;
+mod live;
 mod outcome;
+mod remote;
+mod remote_keys;
 mod requirement;
+mod revocation;
 mod trust;
 mod verifier;
 
 pub use claims::LicenseClaims;
 pub use config::{IssuerConfig, LicenseConfig, PemKeyConfig};
 pub use error::LicenseConfigError;
+pub use live::refresh_threads;
 pub use outcome::{LicenseDenial, LicenseGrant};
 pub use requirement::{LicenseRequirement, RequiredCountry};
 pub use trust::LicenseTrust;

@@ -15,7 +15,9 @@ use super::claims::LicenseClaims;
 use super::config::LicenseConfig;
 use super::error::LicenseConfigError;
 use super::keys::{Issuer, KeyTag};
+use super::live::{LiveSource, LiveSources};
 use super::outcome::LicenseDenial;
+use super::revocation::LiveRevocations;
 
 /// The trusted issuers and their keys, the audience, the clock leeway and
 /// the configured revocation list: everything the `[license]` section of a
@@ -26,7 +28,10 @@ pub struct LicenseTrust {
     issuers: Vec<Issuer>,
     audience: Option<String>,
     leeway: Duration,
+    /// The inline `revoked` list.
     revoked: HashSet<Box<str>>,
+    /// `revoked_file` and `revoked_url`, read while serving.
+    live_revoked: Vec<LiveRevocations>,
     cache_entries: usize,
 }
 
@@ -38,6 +43,7 @@ impl LicenseTrust {
             audience: None,
             leeway: Duration::ZERO,
             revoked: HashSet::new(),
+            live_revoked: Vec::new(),
             cache_entries: LicenseConfig::default().cache_entries,
         }
     }
@@ -63,31 +69,24 @@ impl LicenseTrust {
             }
             issuers.push(Issuer::load(issuer, base_dir, audience)?);
         }
-        let mut revoked: HashSet<Box<str>> = config
+        let revoked: HashSet<Box<str>> = config
             .revoked
             .iter()
             .map(|jti| jti.as_str().into())
             .collect();
+        let mut live_revoked = Vec::new();
         if let Some(file) = &config.revoked_file {
-            let path = base_dir.join(file);
-            let text =
-                std::fs::read_to_string(&path).map_err(|source| LicenseConfigError::Read {
-                    what: "revocation list",
-                    path: path.clone(),
-                    source,
-                })?;
-            revoked.extend(
-                text.lines()
-                    .map(str::trim)
-                    .filter(|line| !line.is_empty() && !line.starts_with('#'))
-                    .map(Box::from),
-            );
+            live_revoked.push(LiveRevocations::file(config, base_dir.join(file))?);
+        }
+        if let Some(url) = &config.revoked_url {
+            live_revoked.push(LiveRevocations::url(config, url)?);
         }
         Ok(Self {
             issuers,
             audience: config.audience.clone(),
             leeway: Duration::from_secs(config.leeway_seconds),
             revoked,
+            live_revoked,
             cache_entries: config.cache_entries,
         })
     }
@@ -141,9 +140,46 @@ impl LicenseTrust {
         self.leeway
     }
 
-    /// Whether the configured revocation list names `jti`.
+    /// Whether the configured revocation lists name `jti`: `revoked`, and
+    /// `revoked_file` and `revoked_url` as last read.
     pub fn is_revoked(&self, jti: &str) -> bool {
-        self.revoked.contains(jti)
+        matches!(
+            self.check_revocation(jti),
+            Err(denial) if denial.reason() == crate::ReasonCode::LicenseRevoked
+        )
+    }
+
+    /// `license_revoked` when a configured list names `jti`;
+    /// `license_invalid` when a live list (`revoked_file`, `revoked_url`)
+    /// cannot be trusted to be current (not fetched yet, or stale).
+    pub(crate) fn check_revocation(&self, jti: &str) -> Result<(), LicenseDenial> {
+        if self.revoked.contains(jti) {
+            return Err(LicenseDenial::revoked(jti));
+        }
+        self.live_revoked
+            .iter()
+            .try_for_each(|list| list.check(jti))
+    }
+
+    /// Points this trust's live sources (`jwks_url`, `revoked_file`,
+    /// `revoked_url`) at `live`'s copies, starting those it lacks.
+    pub(crate) fn attach(&self, live: &LiveSources) {
+        for remote in self.issuers.iter().filter_map(Issuer::remote) {
+            live.attach(remote);
+        }
+        for list in &self.live_revoked {
+            live.attach(list);
+        }
+    }
+
+    /// The keys of this trust's live sources in a [`LiveSources`].
+    pub(crate) fn live_keys(&self) -> impl Iterator<Item = &str> {
+        let keys = self
+            .issuers
+            .iter()
+            .filter_map(Issuer::remote)
+            .map(LiveSource::key);
+        keys.chain(self.live_revoked.iter().map(LiveSource::key))
     }
 
     /// The `cache_entries` setting: the size a verifier built for this
@@ -198,14 +234,12 @@ impl LicenseTrust {
             .iter()
             .find(|issuer| issuer.name() == claims.iss)
             .ok_or_else(|| LicenseDenial::invalid("the token's issuer (`iss`) is not trusted"))?;
-        let key = issuer
-            .key_for(header.alg, header.kid.as_deref())
-            .map_err(LicenseDenial::invalid)?;
-        if !key.verify(signing_input.as_bytes(), signature) {
-            return Err(LicenseDenial::invalid(
-                "the token signature does not verify",
-            ));
-        }
+        let tag = issuer.verify(
+            header.alg,
+            header.kid.as_deref(),
+            signing_input.as_bytes(),
+            signature,
+        )?;
         if claims.jti.is_empty() {
             return Err(LicenseDenial::invalid(
                 "the license number (`jti`) is empty",
@@ -218,7 +252,7 @@ impl LicenseTrust {
                 "the token is not for this audience (`aud`)",
             ));
         }
-        Ok((claims, key.tag()))
+        Ok((claims, tag))
     }
 }
 
@@ -263,6 +297,7 @@ impl fmt::Debug for LicenseTrust {
             .field("audience", &self.audience)
             .field("leeway", &self.leeway)
             .field("revoked", &self.revoked.len())
+            .field("live_revoked", &self.live_revoked)
             .field("cache_entries", &self.cache_entries)
             .finish()
     }

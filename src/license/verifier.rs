@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::cache::TokenCache;
 use super::claims::LicenseClaims;
+use super::live::LiveSources;
 use super::outcome::{LicenseDenial, LicenseGrant};
 use super::requirement::LicenseRequirement;
 use super::trust::LicenseTrust;
@@ -29,6 +30,8 @@ use crate::ReasonCode;
 pub struct LicenseVerifier {
     revoked: RwLock<HashSet<Box<str>>>,
     cache: TokenCache,
+    /// Key sets and revocation lists fetched while serving.
+    live: LiveSources,
 }
 
 impl LicenseVerifier {
@@ -43,6 +46,7 @@ impl LicenseVerifier {
         Self {
             revoked: RwLock::default(),
             cache: TokenCache::new(cache_entries),
+            live: LiveSources::default(),
         }
     }
 
@@ -91,6 +95,8 @@ impl LicenseVerifier {
             return Err(LicenseDenial::invalid("the token is longer than 8 KiB"));
         }
         let now = now.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+        // Cheap once attached: a trust used here first starts its sources.
+        trust.attach(&self.live);
         let key = self.cache.key(token);
         let cached = key.and_then(|key| {
             self.cache
@@ -128,6 +134,18 @@ impl LicenseVerifier {
             .contains(jti)
     }
 
+    /// Keeps the live sources (`jwks_url`, `revoked_file`, `revoked_url`)
+    /// of `trusts`, starting those not running yet, and stops the others:
+    /// what a reload that names the same sources keeps, and one that drops
+    /// them ends.
+    pub(crate) fn track(&self, trusts: &[&LicenseTrust]) {
+        for trust in trusts {
+            trust.attach(&self.live);
+        }
+        let keep: Vec<&str> = trusts.iter().flat_map(|t| t.live_keys()).collect();
+        self.live.retain(&keep);
+    }
+
     /// Tokens in the verified-token cache (expired ones included until they
     /// are evicted or looked up).
     pub fn cache_len(&self) -> usize {
@@ -142,12 +160,10 @@ impl LicenseVerifier {
         now: Duration,
     ) -> Result<(), LicenseDenial> {
         let jti = claims.jti.as_str();
-        if trust.is_revoked(jti) || self.is_revoked(jti) {
-            return Err(LicenseDenial::new(
-                ReasonCode::LicenseRevoked,
-                format!("license {:?} has been revoked", claims.jti),
-            ));
+        if self.is_revoked(jti) {
+            return Err(LicenseDenial::revoked(jti));
         }
+        trust.check_revocation(jti)?;
         let leeway = trust.leeway();
         if now >= claims.expires().saturating_add(leeway) {
             return Err(LicenseDenial::new(
@@ -254,6 +270,7 @@ impl fmt::Debug for LicenseVerifier {
             )
             .field("cache_capacity", &self.cache.capacity())
             .field("cache_len", &self.cache.len())
+            .field("live_sources", &self.live.len())
             .finish()
     }
 }

@@ -747,7 +747,11 @@ fn compile_license(
                     what: "revocation list",
                     ..
                 } => "revoked_file",
-                _ => "issuers",
+                // `jwks_url` and its settings are issuer fields.
+                e => match e.field() {
+                    Some(field) if field.starts_with("revoked") => field,
+                    _ => "issuers",
+                },
             };
             cx.report(span, "license", field, Problem::LicenseFile(e));
         })
