@@ -6,7 +6,8 @@ The input is a data table, one figure a row, tab-separated:
     panel  group  series  value  unit
 
 Rows of one panel are drawn as one chart: a cluster of bars per group, a bar
-per series. A panel in `ns` (or `us`, `ms`) is drawn on a log scale, time in
+per series; a row whose series is `target` is drawn as a dashed line across
+its group (e.g. end-to-end throughput ratio 0.95). A panel in `ns` (or `us`, `ms`) is drawn on a log scale, time in
 one unit; any other unit (e.g. `ratio`) on a linear scale from 0. Lines
 starting with `#` are comments. Panels appear in the order of their first
 row.
@@ -110,6 +111,8 @@ def panel_svg(y0, width, title, rows):
     unit = rows[0][4]
     if any(r[4] != unit for r in rows):
         sys.exit(f"panel {title}: mixed units")
+    targets = {r[1]: r[3] for r in rows if r[2] == "target"}
+    rows = [r for r in rows if r[2] != "target"]
     groups = list(dict.fromkeys(r[1] for r in rows))
     series = list(dict.fromkeys(r[2] for r in rows))
     values = {(r[1], r[2]): r[3] for r in rows}
@@ -142,7 +145,7 @@ def panel_svg(y0, width, title, rows):
         x_of_tick = lambda t: x_of(t / scale)  # noqa: E731
         axis_note = "median time per request, log scale (shorter is faster)"
     else:
-        hi = max(1.0, max(values.values()) * 1.1)
+        hi = max(1.0, max(list(values.values()) + list(targets.values())) * 1.1)
         x_of = lambda v: label_w + plot_w * v / hi  # noqa: E731
         step = 10 ** math.floor(math.log10(hi))
         if hi / step < 3:
@@ -181,7 +184,13 @@ def panel_svg(y0, width, title, rows):
                     text += f"  ({v / base:,.0f}× ours)"
             else:
                 text = f"{v:g}"
-            out.append(f'<text x="{x0 + w + 4:.1f}" y="{y + bar_h - 3}" class="value">{escape(text)}</text>')
+            tx = max(x0 + w, x_of(targets[group]) if group in targets else 0) + 4
+            out.append(f'<text x="{tx:.1f}" y="{y + bar_h - 3}" class="value">{escape(text)}</text>')
+        if group in targets:
+            x = x_of(targets[group])
+            out.append(
+                f'<line x1="{x:.1f}" y1="{gy - 2}" x2="{x:.1f}" y2="{gy + bar_h * len(series) + 2}" class="target"/>'
+            )
 
     ly = top + plot_h + 30
     lx = label_w
@@ -190,6 +199,9 @@ def panel_svg(y0, width, title, rows):
         out.append(f'<rect x="{lx}" y="{ly - 9}" width="10" height="10" fill="{color}"/>')
         out.append(f'<text x="{lx + 14}" y="{ly}" class="legend">{escape(s)}</text>')
         lx += 24 + 7 * len(s)
+    if targets:
+        out.append(f'<line x1="{lx}" y1="{ly - 9}" x2="{lx}" y2="{ly + 1}" class="target"/>')
+        out.append(f'<text x="{lx + 6}" y="{ly}" class="legend">target</text>')
     return out, ly + 20 - y0
 
 
@@ -206,6 +218,7 @@ def render(rows, title):
         ".title{font-size:14px;font-weight:bold}.note{fill:#555}"
         ".tick{text-anchor:middle;fill:#555}.group{text-anchor:end}"
         ".grid{stroke:#ddd;stroke-width:1}"
+        ".target{stroke:#222;stroke-width:1.5;stroke-dasharray:4 3}"
     )
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{y}" '
