@@ -3,7 +3,13 @@
 //! would build them. Shared by `tests/engine_equivalence.rs` and
 //! `benches/engines.rs`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, dead_code, unreachable_pub)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    dead_code,
+    unreachable_pub
+)]
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
@@ -49,13 +55,11 @@ pub fn catalog_class(policy: &Policy, name: &str) -> Option<&'static str> {
         .map(AcceleratorClass::as_str)
 }
 
+/// Each group's members as the policy lists them.
+pub type Members = BTreeMap<String, Vec<CountryCode>>;
+
 /// Each group's members as the policy lists them, and the aliases.
-pub fn groups_and_aliases(
-    policy: &Policy,
-) -> (
-    BTreeMap<String, Vec<CountryCode>>,
-    Vec<(CountryCode, CountryCode)>,
-) {
+pub fn groups_and_aliases(policy: &Policy) -> (Members, Vec<(CountryCode, CountryCode)>) {
     let groups = policy.country_groups();
     let members = groups
         .all_names()
