@@ -106,7 +106,10 @@ impl Kind {
         } else {
             format!("content-length: {}\r\n", body.len())
         };
-        Ok(format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\n{headers}{length}\r\n{body}").into_bytes())
+        Ok(
+            format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\n{headers}{length}\r\n{body}")
+                .into_bytes(),
+        )
     }
 }
 
@@ -216,8 +219,8 @@ fn layer(license: bool) -> Result<ExportControlLayer, String> {
     if !license {
         return Ok(ExportControlLayer::new(Policy::embedded_default()));
     }
-    let trust = LicenseTrust::from_toml_path(demo_dir().join("license.toml"))
-        .map_err(|e| e.to_string())?;
+    let trust =
+        LicenseTrust::from_toml_path(demo_dir().join("license.toml")).map_err(|e| e.to_string())?;
     Ok(ExportControlLayer::new(
         Gate::new(Policy::embedded_default()).with_license_trust(trust),
     ))
@@ -351,7 +354,11 @@ fn run() -> Result<(), String> {
                     .parse()
                     .map_err(|_| format!("--requests: `{v}` is not a number"))?;
             }
-            other => return Err(format!("unknown argument `{other}` (see the example's docs)")),
+            other => {
+                return Err(format!(
+                    "unknown argument `{other}` (see the example's docs)"
+                ));
+            }
         }
     }
     let addr = addr.unwrap_or(server.listen);
