@@ -7,7 +7,12 @@
 //! `cargo bench --bench scaling`. Figures need idle cores: on a machine
 //! busy with other work they measure the other work.
 // Benchmark setup: a panic is a broken benchmark.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -321,7 +321,8 @@ mod tests {
 
     #[test]
     fn tokens_sharing_a_bucket_are_told_apart() {
-        let cache = TokenCache::new(8);
+        // Two entries per shard: a bucket lives in one shard.
+        let cache = TokenCache::new(2 * MAX_SHARDS);
         // Same last 16 bytes, different tokens.
         let (a, b) = ("a.0123456789abcdef", "b.0123456789abcdef");
         assert_eq!(cache.key(a), cache.key(b));
