@@ -22,16 +22,18 @@
     clippy::indexing_slicing
 )]
 
+#[path = "../tests/demo_issuer/mod.rs"]
+mod demo_issuer;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::hint::black_box;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use bytes::Bytes;
 use criterion::Criterion;
@@ -41,20 +43,14 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
-use serde_json::json;
 use tower::{Layer, Service, ServiceBuilder};
-use tower_export_control::license::LicenseTrust;
 use tower_export_control::{ClientAddr, ExportControlLayer, Gate, IpTable, Policy};
 
 const CUSTOMER: &str = "acme-cn";
 
-fn demo_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-issuer")
-}
-
 /// The default policy with the demo license issuer and a small IP table.
 fn gate() -> Gate {
-    let trust = LicenseTrust::from_toml_path(demo_dir().join("license.toml")).unwrap();
+    let trust = demo_issuer::trust().unwrap();
     let mut table = IpTable::builder();
     table
         .add_reader(
@@ -69,25 +65,7 @@ fn gate() -> Gate {
 
 /// A demo-issuer license for `acme-cn` in CN, valid for a day.
 fn token() -> String {
-    let pem = std::fs::read(demo_dir().join("demo-issuer.key.pem")).unwrap();
-    let key = jsonwebtoken::EncodingKey::from_ed_pem(&pem).unwrap();
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let claims = json!({
-        "iss": "https://demo-licensing.invalid",
-        "sub": CUSTOMER,
-        "jti": "LIC-BENCH-0001",
-        "iat": now,
-        "exp": now + 86_400,
-        "countries": ["CN"],
-        "accelerator_classes": ["3A090.a"],
-        "max_accelerators": 64,
-    });
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
-    header.kid = Some("demo-2026".to_owned());
-    jsonwebtoken::encode(&header, &claims, &key).unwrap()
+    demo_issuer::license("LIC-BENCH-0001", Some(64)).unwrap()
 }
 
 const PEER: &str = "192.0.2.7:50000";

@@ -14,14 +14,16 @@
     clippy::indexing_slicing
 )]
 
+#[path = "../tests/demo_issuer/mod.rs"]
+mod demo_issuer;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::hint::black_box;
-use std::path::Path;
 use std::pin::pin;
 use std::sync::Barrier;
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_main};
@@ -34,35 +36,12 @@ use tower_export_control::license::{
 };
 use tower_export_control::{ClientAddr, ExportControlLayer, Gate, Policy};
 
-fn demo_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-issuer")
-}
-
 fn trust() -> LicenseTrust {
-    LicenseTrust::from_toml_path(demo_dir().join("license.toml")).unwrap()
+    demo_issuer::trust().unwrap()
 }
 
-/// A demo-issuer license for `acme-cn` in CN, valid for a day.
 fn token(jti: &str) -> String {
-    let pem = std::fs::read(demo_dir().join("demo-issuer.key.pem")).unwrap();
-    let key = jsonwebtoken::EncodingKey::from_ed_pem(&pem).unwrap();
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let claims = serde_json::json!({
-        "iss": "https://demo-licensing.invalid",
-        "sub": "acme-cn",
-        "jti": jti,
-        "iat": now,
-        "exp": now + 86_400,
-        "countries": ["CN"],
-        "accelerator_classes": ["3A090.a"],
-        "max_accelerators": 64,
-    });
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
-    header.kid = Some("demo-2026".to_owned());
-    jsonwebtoken::encode(&header, &claims, &key).unwrap()
+    demo_issuer::license(jti, Some(64)).unwrap()
 }
 
 fn threads() -> Vec<usize> {

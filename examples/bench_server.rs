@@ -30,12 +30,14 @@
 //! `curl`) and exits.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+#[path = "../tests/demo_issuer/mod.rs"]
+mod demo_issuer;
+
 use std::convert::Infallible;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -45,15 +47,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tower::ServiceBuilder;
-use tower_export_control::license::LicenseTrust;
 use tower_export_control::{ClientAddr, ExportControlLayer, Gate, Policy};
-
-const DEMO_ISSUER: &str = "https://demo-licensing.invalid";
-const DEMO_KID: &str = "demo-2026";
-
-fn demo_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/demo-issuer")
-}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -115,25 +109,7 @@ impl Kind {
 
 /// A demo-issuer license for `acme-cn` in CN, valid for a day.
 fn license() -> Result<String, String> {
-    let pem = std::fs::read(demo_dir().join("demo-issuer.key.pem")).map_err(|e| e.to_string())?;
-    let key = jsonwebtoken::EncodingKey::from_ed_pem(&pem).map_err(|e| e.to_string())?;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_err(|e| e.to_string())?
-        .as_secs();
-    let claims = serde_json::json!({
-        "iss": DEMO_ISSUER,
-        "sub": "acme-cn",
-        "jti": "LIC-BENCH-0001",
-        "iat": now,
-        "exp": now + 86_400,
-        "countries": ["CN"],
-        "accelerator_classes": ["3A090.a"],
-        "max_accelerators": 64,
-    });
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
-    header.kid = Some(DEMO_KID.to_owned());
-    jsonwebtoken::encode(&header, &claims, &key).map_err(|e| e.to_string())
+    demo_issuer::license("LIC-BENCH-0001", Some(64))
 }
 
 // ---------------------------------------------------------------------------
@@ -219,8 +195,7 @@ fn layer(license: bool) -> Result<ExportControlLayer, String> {
     if !license {
         return Ok(ExportControlLayer::new(Policy::embedded_default()));
     }
-    let trust =
-        LicenseTrust::from_toml_path(demo_dir().join("license.toml")).map_err(|e| e.to_string())?;
+    let trust = demo_issuer::trust()?;
     Ok(ExportControlLayer::new(
         Gate::new(Policy::embedded_default()).with_license_trust(trust),
     ))

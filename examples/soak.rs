@@ -27,13 +27,16 @@
 //! Exits 1 on any failure or if memory grew by more than 10 %.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+#[path = "../tests/demo_issuer/mod.rs"]
+mod demo_issuer;
+
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
@@ -41,7 +44,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tower_export_control::policy::DEFAULT_POLICY_TOML;
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
@@ -76,24 +79,6 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     Ok(args)
-}
-
-/// The demo license (customer `acme-cn`, CN, 3A090.a).
-fn demo_license() -> Result<String, String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-issuer");
-    let pem = std::fs::read(dir.join("demo-issuer.key.pem")).map_err(|e| e.to_string())?;
-    let key = jsonwebtoken::EncodingKey::from_ed_pem(&pem).map_err(|e| e.to_string())?;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let claims = json!({
-        "iss": "https://demo-licensing.invalid", "sub": "acme-cn", "jti": "SOAK-LIC-1",
-        "iat": now.as_secs(), "exp": now.as_secs() + 86_400,
-        "countries": ["CN"], "accelerator_classes": ["3A090.a"],
-    });
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
-    header.kid = Some("demo-2026".to_owned());
-    jsonwebtoken::encode(&header, &claims, &key).map_err(|e| e.to_string())
 }
 
 fn policy_variant(n: u64) -> String {
@@ -283,7 +268,7 @@ async fn run(args: Args) -> Result<bool, String> {
     std::fs::write(&policy, policy_variant(0)).map_err(|e| e.to_string())?;
     let (server, addr) = start_server(&args, &policy)?;
     let pid = server.0.id();
-    let license = demo_license()?;
+    let license = demo_issuer::license("SOAK-LIC-1", None)?;
     let cases = Arc::new(cases(&license));
 
     // Wait for the server to listen.

@@ -11,21 +11,20 @@
     clippy::print_stdout
 )]
 
+mod demo_issuer;
+
 use std::alloc::System;
 use std::convert::Infallible;
 use std::future::Future;
 use std::hint::black_box;
-use std::path::Path;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use tower::{Layer, Service};
-use tower_export_control::license::LicenseTrust;
 use tower_export_control::{ClientAddr, ExportControlLayer, Gate, Policy};
 
 #[global_allocator]
@@ -33,31 +32,9 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 const ROUNDS: usize = 100;
 
-fn demo_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-issuer")
-}
-
 /// A demo-issuer license for `acme-cn` in CN, valid for a day.
 fn token() -> String {
-    let pem = std::fs::read(demo_dir().join("demo-issuer.key.pem")).unwrap();
-    let key = jsonwebtoken::EncodingKey::from_ed_pem(&pem).unwrap();
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let claims = serde_json::json!({
-        "iss": "https://demo-licensing.invalid",
-        "sub": "acme-cn",
-        "jti": "LIC-ALLOC-0001",
-        "iat": now,
-        "exp": now + 86_400,
-        "countries": ["CN"],
-        "accelerator_classes": ["3A090.a"],
-        "max_accelerators": 64,
-    });
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
-    header.kid = Some("demo-2026".to_owned());
-    jsonwebtoken::encode(&header, &claims, &key).unwrap()
+    demo_issuer::license("LIC-ALLOC-0001", Some(64)).unwrap()
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -147,7 +124,7 @@ where
 
 #[test]
 fn allocations_per_request_stay_within_bounds() {
-    let trust = LicenseTrust::from_toml_path(demo_dir().join("license.toml")).unwrap();
+    let trust = demo_issuer::trust().unwrap();
     let gate = Gate::new(Policy::embedded_default()).with_license_trust(trust);
     let token = token();
     let mut bare = tower::service_fn(app::<Full<Bytes>>);
