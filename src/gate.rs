@@ -145,15 +145,11 @@ impl Gate {
                 Ok(self.replace(policy))
             }
             Err(e) => {
-                self.count_reload_failure();
+                self.inner.reload_failures.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::policy_reload(false);
                 Err(e)
             }
         }
-    }
-
-    pub(crate) fn count_reload_failure(&self) {
-        self.inner.reload_failures.fetch_add(1, Ordering::Relaxed);
-        crate::metrics::policy_reload(false);
     }
 
     /// Reloads and refused reloads from files so far.

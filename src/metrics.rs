@@ -46,20 +46,15 @@ mod on {
         let class = verdict.accelerator_class().map_or("none", |c| c.as_str());
         // Rule ids come from the policy in force: a closed set. One rule
         // (the usual case) is shared, not copied.
-        let mut rules = verdict.rules();
-        let rule: ::metrics::SharedString = match (rules.next(), rules.next()) {
-            (None, _) => "none".into(),
-            (Some(one), None) => match verdict.single_rule() {
-                Some(shared) => shared.into(),
-                None => one.to_owned().into(),
-            },
-            (Some(one), Some(two)) => {
-                let mut all = format!("{one},{two}");
-                for r in rules {
-                    all.push(',');
-                    all.push_str(r);
+        let rule: ::metrics::SharedString = match verdict.single_rule() {
+            Some(shared) => shared.into(),
+            None => {
+                let ids: Vec<&str> = verdict.rules().collect();
+                if ids.is_empty() {
+                    "none".into()
+                } else {
+                    ids.join(",").into()
                 }
-                all.into()
             }
         };
         ::metrics::counter!(DECISIONS, "outcome" => outcome, "reason" => reason, "class" => class, "rule" => rule)

@@ -187,7 +187,7 @@ fn reload(gate: &Gate, path: &Path) {
 }
 
 /// Logs a failed reload: one line per diagnostic.
-pub(crate) fn log_failure(path: &Path, error: &crate::PolicyError) {
+fn log_failure(path: &Path, error: &crate::PolicyError) {
     let diagnostics = error.diagnostics();
     if diagnostics.is_empty() {
         tracing::error!(path = %path.display(), error = %error, "policy not reloaded; the last good policy serves");
