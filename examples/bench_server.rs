@@ -3,16 +3,21 @@
 //! or an external load generator such as `wrk`).
 //!
 //! ```text
-//! cargo run --release --example bench_server -- [--listen ADDR] [--bare] [--hyper] [--license]
+//! cargo run --release --example bench_server -- [--listen ADDR] [--bare|--floor] [--hyper] [--license]
 //! cargo run --release --example bench_server -- --client KIND [--addr ADDR] [--requests N]
 //! cargo run --release --example bench_server -- --print-request KIND
+//! cargo run --release --example bench_server -- --print-wrk KIND
 //! ```
 //!
 //! The server (one thread) answers `POST /v1/instances` (the body taken as
 //! `Bytes`) and `GET /v1/info`: an axum 0.8 `Router` served with
 //! `into_make_service_with_connect_info`, or with `--hyper` a bare hyper
 //! HTTP/1.1 connection per client. `ExportControlLayer::new(Policy::embedded_default())`
-//! is the only layer; `--bare` leaves it out; `--license` adds the demo
+//! is the only layer; `--bare` leaves it out; `--floor` puts in its place a
+//! layer that only does what the tagging contract asks of any layer (the
+//! five `x-export-*` headers the layer writes on an allowed request and one
+//! request extension of `ExportTags`' size), the floor no implementation
+//! of the contract can go below; `--license` adds the demo
 //! license issuer of `examples/demo-issuer/` (a `Gate` instead of the bare
 //! policy). It stops on Ctrl-C (SIGINT), finishing normally, so a profiler
 //! running it writes its output.
@@ -26,8 +31,9 @@
 //! - `license`: `POST /v1/instances` for `p5.48xlarge` from a CN customer
 //!   with a demo license (verified on the first request, a cache hit after).
 //!
-//! `--print-request KIND` prints the request (for `wrk`'s Lua script or
-//! `curl`) and exits.
+//! `--print-request KIND` prints the request (for `curl` or `nc`) and
+//! exits; `--print-wrk KIND` prints it as a `wrk` Lua script
+//! (`scripts/wrk.sh`).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 #[path = "../tests/demo_issuer/mod.rs"]
@@ -47,7 +53,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tower::ServiceBuilder;
-use tower_export_control::{ClientAddr, ExportControlLayer, Gate, Policy};
+use tower_export_control::{ClientAddr, ExportControlLayer, ExportTags, Gate, Policy};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -72,6 +78,35 @@ impl Kind {
 
     /// The request, as bytes on the wire.
     fn request(self, addr: SocketAddr) -> Result<Vec<u8>, String> {
+        let (method, path, headers, body) = self.parts()?;
+        let length = if body.is_empty() {
+            String::new()
+        } else {
+            format!("content-length: {}\r\n", body.len())
+        };
+        Ok(
+            format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\n{headers}{length}\r\n{body}")
+                .into_bytes(),
+        )
+    }
+
+    /// The request as a `wrk` Lua script.
+    fn wrk_script(self) -> Result<String, String> {
+        let (method, path, headers, body) = self.parts()?;
+        let mut lua = format!("wrk.method = \"{method}\"\nwrk.path = \"{path}\"\n");
+        for line in headers.split("\r\n").filter(|l| !l.is_empty()) {
+            if let Some((name, value)) = line.split_once(": ") {
+                lua.push_str(&format!("wrk.headers[\"{name}\"] = \"{value}\"\n"));
+            }
+        }
+        if !body.is_empty() {
+            lua.push_str(&format!("wrk.body = '{body}'\n"));
+        }
+        Ok(lua)
+    }
+
+    /// Method, path, headers (each line ending in CRLF) and body.
+    fn parts(self) -> Result<(&'static str, &'static str, String, &'static str), String> {
         let (path, headers, body) = match self {
             Self::Get => ("/v1/info", "x-customer-country: US\r\n".to_owned(), ""),
             Self::Post => (
@@ -95,15 +130,7 @@ impl Kind {
             ),
         };
         let method = if self == Self::Get { "GET" } else { "POST" };
-        let length = if body.is_empty() {
-            String::new()
-        } else {
-            format!("content-length: {}\r\n", body.len())
-        };
-        Ok(
-            format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\n{headers}{length}\r\n{body}")
-                .into_bytes(),
-        )
+        Ok((method, path, headers, body))
     }
 }
 
@@ -191,6 +218,44 @@ fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<u16, Strin
 // Servers
 // ---------------------------------------------------------------------------
 
+/// What stands in front of the app.
+#[derive(Clone)]
+enum Front {
+    Bare,
+    Floor,
+    Layer(ExportControlLayer),
+}
+
+/// An extension as large as the layer's.
+#[derive(Clone)]
+struct FloorTags(#[allow(dead_code)] [u8; std::mem::size_of::<ExportTags>()]);
+
+/// The floor: the tag headers and extension an allowed US request gets,
+/// written without deciding anything.
+fn floor_tags<B>(mut req: http::Request<B>) -> http::Request<B> {
+    use tower_export_control::layer::{
+        TAG_ACCELERATOR_CLASS, TAG_COUNTRY, TAG_COUNTRY_GROUPS, TAG_DECISION, TAG_POLICY,
+    };
+    static DIGEST: std::sync::OnceLock<http::HeaderValue> = std::sync::OnceLock::new();
+    let digest = DIGEST.get_or_init(|| {
+        http::HeaderValue::from_str(Policy::embedded_default().digest())
+            .unwrap_or(http::HeaderValue::from_static("unknown"))
+    });
+    let headers = req.headers_mut();
+    headers.reserve(6);
+    headers.insert(TAG_COUNTRY, http::HeaderValue::from_static("US"));
+    headers.insert(TAG_COUNTRY_GROUPS, http::HeaderValue::from_static(""));
+    headers.insert(
+        TAG_ACCELERATOR_CLASS,
+        http::HeaderValue::from_static("none"),
+    );
+    headers.insert(TAG_DECISION, http::HeaderValue::from_static("allow"));
+    headers.insert(TAG_POLICY, digest.clone());
+    req.extensions_mut()
+        .insert(FloorTags([0; std::mem::size_of::<ExportTags>()]));
+    req
+}
+
 fn layer(license: bool) -> Result<ExportControlLayer, String> {
     if !license {
         return Ok(ExportControlLayer::new(Policy::embedded_default()));
@@ -209,13 +274,14 @@ async fn info() -> &'static str {
     "provisioning api"
 }
 
-async fn serve_axum(listener: tokio::net::TcpListener, layer: Option<ExportControlLayer>) {
+async fn serve_axum(listener: tokio::net::TcpListener, front: Front) {
     let app = Router::new()
         .route("/v1/instances", post(create))
         .route("/v1/info", get(info));
-    let app = match layer {
-        Some(layer) => app.layer(layer),
-        None => app,
+    let app = match front {
+        Front::Layer(layer) => app.layer(layer),
+        Front::Floor => app.layer(tower::util::MapRequestLayer::new(floor_tags)),
+        Front::Bare => app,
     };
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, service)
@@ -239,7 +305,7 @@ async fn hyper_app<B>(req: http::Request<B>) -> Result<http::Response<Full<Bytes
     ))))
 }
 
-async fn serve_hyper(listener: tokio::net::TcpListener, layer: Option<ExportControlLayer>) {
+async fn serve_hyper(listener: tokio::net::TcpListener, front: Front) {
     let mut stop = std::pin::pin!(tokio::signal::ctrl_c());
     loop {
         let (stream, peer) = tokio::select! {
@@ -257,12 +323,19 @@ async fn serve_hyper(listener: tokio::net::TcpListener, layer: Option<ExportCont
             req.extensions_mut().insert(ClientAddr(peer));
             req
         });
-        match &layer {
-            None => {
+        match &front {
+            Front::Bare => {
                 let svc = TowerToHyperService::new(base.service_fn(hyper_app::<Incoming>));
                 tokio::spawn(async move { http.serve_connection(io, svc).await });
             }
-            Some(layer) => {
+            Front::Floor => {
+                let svc = base
+                    .map_request(floor_tags)
+                    .service_fn(hyper_app::<Incoming>);
+                let svc = TowerToHyperService::new(svc);
+                tokio::spawn(async move { http.serve_connection(io, svc).await });
+            }
+            Front::Layer(layer) => {
                 let svc = base.layer(layer.clone()).service_fn(hyper_app);
                 let svc = TowerToHyperService::new(svc);
                 tokio::spawn(async move { http.serve_connection(io, svc).await });
@@ -274,15 +347,16 @@ async fn serve_hyper(listener: tokio::net::TcpListener, layer: Option<ExportCont
 struct ServerArgs {
     listen: SocketAddr,
     bare: bool,
+    floor: bool,
     hyper: bool,
     license: bool,
 }
 
 fn run_server(args: ServerArgs) -> Result<(), String> {
-    let layer = if args.bare {
-        None
-    } else {
-        Some(layer(args.license)?)
+    let front = match (args.bare, args.floor) {
+        (true, _) => Front::Bare,
+        (false, true) => Front::Floor,
+        (false, false) => Front::Layer(layer(args.license)?),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -293,9 +367,9 @@ fn run_server(args: ServerArgs) -> Result<(), String> {
             .await
             .map_err(|e| format!("{}: {e}", args.listen))?;
         if args.hyper {
-            serve_hyper(listener, layer).await;
+            serve_hyper(listener, front).await;
         } else {
-            serve_axum(listener, layer).await;
+            serve_axum(listener, front).await;
         }
         Ok(())
     })
@@ -305,11 +379,13 @@ fn run() -> Result<(), String> {
     let mut server = ServerArgs {
         listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
         bare: false,
+        floor: false,
         hyper: false,
         license: false,
     };
     let mut client_kind = None;
     let mut print = None;
+    let mut print_wrk = None;
     let mut addr = None;
     let mut requests = 1000u64;
     let mut it = std::env::args().skip(1);
@@ -318,10 +394,12 @@ fn run() -> Result<(), String> {
         match flag.as_str() {
             "--listen" => server.listen = parse_addr(&value()?)?,
             "--bare" => server.bare = true,
+            "--floor" => server.floor = true,
             "--hyper" => server.hyper = true,
             "--license" => server.license = true,
             "--client" => client_kind = Some(Kind::parse(&value()?)?),
             "--print-request" => print = Some(Kind::parse(&value()?)?),
+            "--print-wrk" => print_wrk = Some(Kind::parse(&value()?)?),
             "--addr" => addr = Some(parse_addr(&value()?)?),
             "--requests" => {
                 let v = value()?;
@@ -337,6 +415,10 @@ fn run() -> Result<(), String> {
         }
     }
     let addr = addr.unwrap_or(server.listen);
+    if let Some(kind) = print_wrk {
+        print!("{}", kind.wrk_script()?);
+        return Ok(());
+    }
     if let Some(kind) = print {
         let request = kind.request(addr)?;
         std::io::stdout()

@@ -5,10 +5,14 @@
 #   scripts/callgrind.sh [N] [server...] [-- kind...]
 #
 # For each server (axum, hyper) and request kind (get, post, license), runs
-# examples/bench_server under `valgrind --tool=callgrind` bare and layered,
-# once with N sequential keep-alive requests and once with 1; the difference
-# divided by N-1 is the cost of one request, startup and shutdown excluded.
-# Prints one line per server and kind: bare, layered, added. The callgrind
+# examples/bench_server under `valgrind --tool=callgrind` bare, with the
+# floor layer (`--floor`: only the tag headers and extension the contract
+# asks of any layer) and layered, once with N sequential keep-alive
+# requests and once with 1; the difference divided by N-1 is the cost of
+# one request, startup and shutdown excluded. Prints one line per server
+# and kind: bare, floor, layered, added (layered - bare) and added over the
+# floor. FEATURES (e.g. FEATURES=metrics) builds the crate with those cargo
+# features. The callgrind
 # outputs stay in $OUT (default target/callgrind) for callgrind_annotate:
 #
 #   callgrind_annotate --inclusive=yes target/callgrind/axum-post-layered-N.out | head -60
@@ -29,7 +33,8 @@ OUT=${OUT:-$target/callgrind}
 mkdir -p "$OUT"
 # Release code with symbols and line tables, so callgrind_annotate names
 # functions and lines.
-CARGO_PROFILE_RELEASE_DEBUG=true cargo build --quiet --release --example bench_server
+CARGO_PROFILE_RELEASE_DEBUG=true cargo build --quiet --release --example bench_server \
+    ${FEATURES:+--features "$FEATURES"}
 bin=$target/release/examples/bench_server
 port=${PORT:-39871}
 addr=127.0.0.1:$port
@@ -53,8 +58,8 @@ run() {
     awk '/^totals:/ {print $2}' "$out"
 }
 
-printf '%-6s %-8s %12s %12s %10s   (instructions per request, N=%s)\n' \
-    server kind bare layered added "$N"
+printf '%-6s %-8s %9s %9s %9s %9s %11s   (instructions per request, N=%s)\n' \
+    server kind bare floor layered added over-floor "$N"
 for server in "${servers[@]}"; do
     flags=()
     [[ $server == hyper ]] && flags+=(--hyper)
@@ -62,14 +67,15 @@ for server in "${servers[@]}"; do
         kflags=("${flags[@]}")
         [[ $kind == license ]] && kflags+=(--license)
         per=()
-        for mode in bare layered; do
+        for mode in bare floor layered; do
             mflags=("${kflags[@]}")
             [[ $mode == bare ]] && mflags+=(--bare)
+            [[ $mode == floor ]] && mflags+=(--floor)
             many=$(run "$server-$kind-$mode-N" "$N" "$kind" "${mflags[@]}")
             one=$(run "$server-$kind-$mode-1" 1 "$kind" "${mflags[@]}")
             per+=($(( (many - one) / (N - 1) )))
         done
-        printf '%-6s %-8s %12d %12d %10d\n' "$server" "$kind" "${per[0]}" "${per[1]}" \
-            $(( per[1] - per[0] ))
+        printf '%-6s %-8s %9d %9d %9d %9d %11d\n' "$server" "$kind" "${per[0]}" "${per[1]}" \
+            "${per[2]}" $(( per[2] - per[0] )) $(( per[2] - per[1] ))
     done
 done

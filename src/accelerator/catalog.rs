@@ -94,7 +94,7 @@ pub struct Catalog {
     chips: Vec<Chip>,
     exact: HashMap<Box<str>, Entry>,
     /// Most specific (most literal characters) first.
-    patterns: Vec<(Box<str>, Entry)>,
+    patterns: Vec<Pattern>,
 }
 
 impl Catalog {
@@ -111,15 +111,15 @@ impl Catalog {
                 chips: inst.chips,
             };
             if is_pattern(&inst.name) {
-                patterns.push((inst.name.into_boxed_str(), entry));
+                patterns.push(Pattern::new(inst.name.into_boxed_str(), entry));
             } else {
                 exact.insert(inst.name.into_boxed_str(), entry);
             }
         }
         patterns.sort_by(|a, b| {
-            literal_len(&b.0)
-                .cmp(&literal_len(&a.0))
-                .then_with(|| a.0.cmp(&b.0))
+            literal_len(&b.glob)
+                .cmp(&literal_len(&a.glob))
+                .then_with(|| a.glob.cmp(&b.glob))
         });
         Self {
             regime,
@@ -169,8 +169,8 @@ impl Catalog {
         }
         self.patterns
             .iter()
-            .find(|(pattern, _)| glob_match(pattern, instance_type))
-            .map(|(pattern, entry)| self.info(pattern, *entry))
+            .find(|p| p.matches(instance_type))
+            .map(|p| self.info(&p.glob, p.entry))
     }
 
     /// Every entry (exact names sorted, then patterns by specificity).
@@ -180,7 +180,7 @@ impl Catalog {
         exact
             .into_iter()
             .map(|(n, e)| self.info(n, *e))
-            .chain(self.patterns.iter().map(|(n, e)| self.info(n, *e)))
+            .chain(self.patterns.iter().map(|p| self.info(&p.glob, p.entry)))
             .collect()
     }
 
@@ -191,6 +191,31 @@ impl Catalog {
             chip,
             chips_per_instance: if chip.is_some() { e.chips } else { 0 },
         }
+    }
+}
+
+/// A glob pattern of the catalog, with the literal text it starts with:
+/// most names fail that comparison and never reach the glob match.
+#[derive(Clone, Debug)]
+struct Pattern {
+    glob: Box<str>,
+    prefix_len: usize,
+    entry: Entry,
+}
+
+impl Pattern {
+    fn new(glob: Box<str>, entry: Entry) -> Self {
+        let prefix_len = glob.find(['*', '?']).unwrap_or(glob.len());
+        Self {
+            glob,
+            prefix_len,
+            entry,
+        }
+    }
+
+    fn matches(&self, text: &str) -> bool {
+        let prefix = self.glob.as_bytes().get(..self.prefix_len);
+        prefix.is_some_and(|p| text.as_bytes().starts_with(p)) && glob_match(&self.glob, text)
     }
 }
 

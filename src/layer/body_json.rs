@@ -14,6 +14,8 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
+use crate::policy::PointerTokens;
+
 /// Why the body could not be searched.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum JsonError {
@@ -26,8 +28,20 @@ pub(crate) enum JsonError {
 
 /// The values at `pointers` in `bytes` (`None` where absent). A pointer
 /// that is neither empty nor starts with `/` points at nothing.
+#[cfg(test)]
 pub(crate) fn find(bytes: &[u8], pointers: [&str; 2]) -> Result<[Option<Value>; 2], JsonError> {
-    let paths = pointers.map(Path::parse);
+    let tokens = pointers.map(PointerTokens::parse);
+    find_tokens(bytes, &tokens)
+}
+
+/// The values at the pointers `tokens` in `bytes` (`None` where absent).
+pub(crate) fn find_tokens(
+    bytes: &[u8],
+    tokens: &[PointerTokens; 2],
+) -> Result<[Option<Value>; 2], JsonError> {
+    let paths = tokens
+        .each_ref()
+        .map(|t| t.tokens().map(|tokens| Path { tokens }));
     let mut found = [None, None];
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let probe = Probe {
@@ -49,34 +63,19 @@ pub(crate) fn find(bytes: &[u8], pointers: [&str; 2]) -> Result<[Option<Value>; 
 
 const DUPLICATE: &str = "duplicate member at a pointer";
 
-/// A parsed pointer: its reference tokens, unescaped (`~1` is `/`, `~0` is
-/// `~`).
+/// A pointer's reference tokens, unescaped (`~1` is `/`, `~0` is `~`).
 struct Path<'p> {
-    tokens: Vec<Cow<'p, str>>,
+    tokens: &'p [Box<str>],
 }
 
-impl<'p> Path<'p> {
-    fn parse(pointer: &'p str) -> Option<Self> {
-        let Some(rest) = pointer.strip_prefix('/') else {
-            return pointer.is_empty().then_some(Path { tokens: Vec::new() });
-        };
-        let tokens = rest
-            .split('/')
-            .map(|t| match t.contains('~') {
-                true => Cow::Owned(t.replace("~1", "/").replace("~0", "~")),
-                false => Cow::Borrowed(t),
-            })
-            .collect();
-        Some(Path { tokens })
-    }
-
+impl Path<'_> {
     fn len(&self) -> usize {
         self.tokens.len()
     }
 
     /// Whether token `depth` names object member `key`.
     fn names_key(&self, depth: usize, key: &str) -> bool {
-        self.tokens.get(depth).is_some_and(|t| t == key)
+        self.tokens.get(depth).is_some_and(|t| **t == *key)
     }
 
     /// Whether token `depth` is array index `index` (RFC 6901: decimal, no
@@ -85,8 +84,8 @@ impl<'p> Path<'p> {
         let Some(token) = self.tokens.get(depth) else {
             return false;
         };
-        let canonical =
-            token == "0" || (!token.starts_with('0') && token.bytes().all(|b| b.is_ascii_digit()));
+        let canonical = &**token == "0"
+            || (!token.starts_with('0') && token.bytes().all(|b| b.is_ascii_digit()));
         canonical && token.parse::<usize>() == Ok(index)
     }
 

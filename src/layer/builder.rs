@@ -4,15 +4,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use arc_swap::ArcSwapOption;
 use tower_layer::Layer;
 
 use super::ExportControl;
 use super::denial::{DefaultDenial, MakeDenialResponse};
 use super::grpc::ExtractInstance;
-use super::tags::TagValues;
+use crate::Gate;
 use crate::audit::AuditSink;
-use crate::{Gate, Policy};
 
 /// What every clone of the service shares.
 pub(crate) struct Shared {
@@ -21,8 +19,6 @@ pub(crate) struct Shared {
     pub(crate) clock: fn() -> SystemTime,
     pub(crate) audit: Option<Arc<dyn AuditSink>>,
     pub(crate) extract_instance: Option<Arc<dyn ExtractInstance>>,
-    /// Tag header values of the policy last seen, remade when it changes.
-    tag_values: ArcSwapOption<TagValues>,
 }
 
 impl Shared {
@@ -33,20 +29,7 @@ impl Shared {
             clock: SystemTime::now,
             audit: None,
             extract_instance: None,
-            tag_values: ArcSwapOption::empty(),
         }
-    }
-
-    /// The tag header values for `policy`.
-    pub(crate) fn tag_values(&self, policy: &Policy) -> Arc<TagValues> {
-        if let Some(values) = self.tag_values.load_full()
-            && values.is_for(policy)
-        {
-            return values;
-        }
-        let values = Arc::new(TagValues::new(policy));
-        self.tag_values.store(Some(Arc::clone(&values)));
-        values
     }
 }
 
@@ -58,7 +41,6 @@ impl Clone for Shared {
             clock: self.clock,
             audit: self.audit.clone(),
             extract_instance: self.extract_instance.clone(),
-            tag_values: ArcSwapOption::new(self.tag_values.load_full()),
         }
     }
 }

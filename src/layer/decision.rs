@@ -79,9 +79,8 @@ impl<'s> InFlight<'s> {
     ) -> Result<(), Denied> {
         self.record(&verdict, facts.customer_id());
         if verdict.outcome().passes() {
-            let values = self.shared.tag_values(&self.policy);
             let tags = ExportTags::new(verdict);
-            tags.write_headers(&values, &mut parts.headers);
+            tags.write_headers(self.policy.tag_values(), &mut parts.headers);
             parts.extensions.insert(tags);
             Ok(())
         } else {

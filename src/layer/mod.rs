@@ -69,6 +69,7 @@ mod body;
 mod body_json;
 mod builder;
 mod client_ip;
+mod collect;
 mod decision;
 mod denial;
 mod future;

@@ -5,7 +5,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 
 use serde_json::Value;
 
-use super::body_json::{JsonError, find};
+use super::body_json::{JsonError, find_tokens};
 use crate::policy::{HttpConfig, ProvisioningRoute};
 use crate::{CountryCode, ReasonCode};
 
@@ -40,27 +40,51 @@ impl HeaderFacts {
     }
 }
 
-/// The values of the single-valued input headers (in the order of
-/// [`HttpConfig::input_headers`]), found in one pass over the request's
-/// headers (cheaper than a hashed lookup each).
-fn singles<'h>(
-    headers: &'h HeaderMap,
-    cfg: &HttpConfig,
-) -> Result<[Option<&'h HeaderValue>; 7], ReasonCode> {
+/// What one pass over a request's headers found.
+struct Scan<'h> {
+    /// The values of the single-valued input headers, in the order of
+    /// [`HttpConfig::input_headers`].
+    found: [Option<&'h HeaderValue>; 7],
+    /// Whether a header [`strip_forgeries`] may remove (an `x-export-*`
+    /// name, a name with `_`, or `Connection`) is present.
+    suspect: bool,
+    protocol: Protocol,
+}
+
+/// One pass over the request's headers, cheaper than a hashed lookup per
+/// input header and a second pass for forgeries.
+fn scan<'h>(headers: &'h HeaderMap, cfg: &HttpConfig) -> Result<Scan<'h>, ReasonCode> {
     let names = cfg.input_headers();
-    let mut found: [Option<&HeaderValue>; 7] = [None; 7];
+    let mut scan = Scan {
+        found: [None; 7],
+        suspect: false,
+        protocol: Protocol::Http,
+    };
+    let mut content_type = None;
     for (name, value) in headers {
-        let Some(i) = names.iter().position(|n| *n == name) else {
+        if *name == http::header::CONNECTION {
+            scan.suspect = true;
+            continue;
+        }
+        if *name == http::header::CONTENT_TYPE {
+            // The first value, as `HeaderMap::get` gives it.
+            content_type.get_or_insert(value);
+            continue;
+        }
+        let bytes = name.as_str().as_bytes();
+        scan.suspect |= is_export(bytes) || bytes.contains(&b'_');
+        let Some(i) = names.iter().position(|n| n.as_str().as_bytes() == bytes) else {
             continue;
         };
-        if let Some(slot) = found.get_mut(i) {
+        if let Some(slot) = scan.found.get_mut(i) {
             if slot.is_some() {
                 return Err(ReasonCode::AmbiguousHeader);
             }
             *slot = Some(value);
         }
     }
-    Ok(found)
+    scan.protocol = content_type.map_or(Protocol::Http, media_protocol);
+    Ok(scan)
 }
 
 fn country(v: Option<&HeaderValue>) -> Result<Option<CountryCode>, ReasonCode> {
@@ -80,20 +104,34 @@ pub(crate) fn parse_count(s: &str) -> Result<u32, ReasonCode> {
     }
 }
 
+/// What the headers say, and what else reading them found.
+#[derive(Debug)]
+pub(crate) struct HeaderRead {
+    pub(crate) facts: HeaderFacts,
+    /// Whether [`strip_forgeries`] has anything to do.
+    pub(crate) suspect: bool,
+    pub(crate) protocol: Protocol,
+}
+
 /// Reads and validates the identity and instance headers.
 pub(crate) fn read_headers(
     headers: &HeaderMap,
     cfg: &HttpConfig,
-) -> Result<HeaderFacts, ReasonCode> {
-    let [
-        country_v,
-        headquarters_v,
-        parent_v,
-        customer_v,
-        instance_v,
-        count_v,
-        license_v,
-    ] = singles(headers, cfg)?;
+) -> Result<HeaderRead, ReasonCode> {
+    let Scan {
+        found:
+            [
+                country_v,
+                headquarters_v,
+                parent_v,
+                customer_v,
+                instance_v,
+                count_v,
+                license_v,
+            ],
+        suspect,
+        protocol,
+    } = scan(headers, cfg)?;
     let declared = country(country_v)?;
     let headquarters = country(headquarters_v)?;
     let parent = country(parent_v)?;
@@ -118,7 +156,7 @@ pub(crate) fn read_headers(
         })
         .transpose()?;
     let license = license_v.cloned();
-    Ok(HeaderFacts {
+    let facts = HeaderFacts {
         declared,
         headquarters,
         parent,
@@ -126,6 +164,11 @@ pub(crate) fn read_headers(
         instance_type,
         count,
         license,
+    };
+    Ok(HeaderRead {
+        facts,
+        suspect,
+        protocol,
     })
 }
 
@@ -151,11 +194,7 @@ pub(crate) fn read_body(bytes: &[u8], route: &ProvisioningRoute) -> Result<BodyF
     if std::str::from_utf8(bytes).is_err() {
         return Err(ReasonCode::InvalidBody);
     }
-    let pointers = [
-        route.instance_type_pointer.as_str(),
-        route.count_pointer.as_str(),
-    ];
-    let [instance_type, count] = find(bytes, pointers).map_err(|e| match e {
+    let [instance_type, count] = find_tokens(bytes, &route.tokens).map_err(|e| match e {
         JsonError::Syntax => ReasonCode::InvalidBody,
         JsonError::Duplicate => ReasonCode::AmbiguousInstanceType,
     })?;
@@ -214,9 +253,13 @@ pub(crate) enum Protocol {
 /// The protocol a request speaks, by its content type (parameters and case
 /// ignored). `application/grpcfoo` is not gRPC.
 pub(crate) fn protocol(headers: &HeaderMap) -> Protocol {
-    let Some(value) = headers.get(http::header::CONTENT_TYPE) else {
-        return Protocol::Http;
-    };
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .map_or(Protocol::Http, media_protocol)
+}
+
+/// The protocol a `Content-Type` value names.
+fn media_protocol(value: &HeaderValue) -> Protocol {
     let media = value
         .as_bytes()
         .split(|b| *b == b';')

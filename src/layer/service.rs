@@ -8,19 +8,19 @@ use bytes::Bytes;
 use http::request::Parts;
 use http::{Request, Response, header};
 use http_body::Body;
-use http_body_util::{BodyExt, Limited};
 use tower_service::Service;
 
 use super::body::{RequestBody, ResponseBody};
 use super::builder::Shared;
 use super::client_ip::{client_ip, peer_addr};
+use super::collect::{CollectError, collect};
 use super::decision::{Denied, InFlight};
 use super::future::ResponseFuture;
 use super::grpc::{RequestedInstances, read_first_message};
 use super::quantity::count;
 use super::read::{
-    BodyFacts, HeaderFacts, MAX_COUNT, Protocol, merge, protocol, read_body, read_headers,
-    strip_forgeries, visible_ascii,
+    BodyFacts, HeaderFacts, MAX_COUNT, Protocol, merge, read_body, read_headers, strip_forgeries,
+    visible_ascii,
 };
 use crate::Policy;
 use crate::license::printable;
@@ -186,16 +186,13 @@ where
     B::Error: Into<BoxError>,
 {
     let limit = policy.http().body_limit_bytes;
-    let (bytes, trailers) = match Limited::new(body, limit).collect().await {
-        // Trailers travel on with the bytes, as on a streamed body.
-        Ok(collected) => {
-            let trailers = collected.trailers().cloned();
-            (collected.to_bytes(), trailers)
-        }
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+    // Trailers travel on with the bytes, as on a streamed body.
+    let (bytes, trailers) = match collect(body, limit).await {
+        Ok(read) => read,
+        Err(CollectError::TooLarge) => {
             return Err((ReasonCode::BodyTooLarge, TOO_LARGE.into()));
         }
-        Err(_) => {
+        Err(CollectError::Read) => {
             let detail = "The request body could not be read.";
             return Err((ReasonCode::InvalidBody, detail.into()));
         }
@@ -275,10 +272,11 @@ fn prepare(
 ) -> Result<(HeaderFacts, Option<usize>), Denied> {
     let policy = Arc::clone(&r.policy);
     let http = policy.http();
-    let mut facts = match read_headers(&parts.headers, http) {
-        Ok(facts) => facts,
+    let read = match read_headers(&parts.headers, http) {
+        Ok(read) => read,
         Err(reason) => return Err(r.reject(reason, header_problem(reason), None, parts)),
     };
+    let mut facts = read.facts;
     let peer = peer_addr(&parts.extensions);
     r.client = peer;
     r.client = match client_ip(peer, &parts.headers, policy.trusted_proxies()) {
@@ -289,8 +287,10 @@ fn prepare(
         }
     };
     // After reading: the license header is itself an `x-export-*` name.
-    strip_forgeries(&mut parts.headers, &http.input_headers());
-    let grpc = protocol(&parts.headers) != Protocol::Http;
+    if read.suspect {
+        strip_forgeries(&mut parts.headers, &http.input_headers());
+    }
+    let grpc = read.protocol != Protocol::Http;
     let route = http.provisioning_routes.iter().position(|route| {
         // gRPC servers dispatch on the path whatever the method: a gRPC
         // call on a route's path is on the route.

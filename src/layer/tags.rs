@@ -4,9 +4,9 @@ use std::fmt;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::jurisdiction::{CODE_SPACE, CountryGroups};
+use crate::policy::TagValues;
 use crate::verdict::{Outcome, Verdict};
-use crate::{AcceleratorClass, CountryCode, Policy};
+use crate::{AcceleratorClass, CountryCode};
 
 /// `x-export-country`: the declared country, else the network country, else
 /// `unknown`.
@@ -129,64 +129,5 @@ impl ExportTags {
 impl fmt::Debug for ExportTags {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("ExportTags").field(&self.verdict).finish()
-    }
-}
-
-/// Header values that depend only on the policy, made once per policy
-/// revision so tagging a request copies no strings: per country, its code
-/// and the names of its groups.
-#[derive(Debug)]
-pub(crate) struct TagValues {
-    revision: u64,
-    policy: HeaderValue,
-    country: Vec<HeaderValue>,
-    groups: Vec<HeaderValue>,
-}
-
-impl TagValues {
-    pub(crate) fn new(policy: &Policy) -> Self {
-        let groups: &CountryGroups = policy.country_groups();
-        let mut country = vec![HeaderValue::from_static("unknown"); CODE_SPACE];
-        let mut names = vec![HeaderValue::from_static(""); CODE_SPACE];
-        for c in CountryCode::all() {
-            if let (Some(slot), Ok(v)) = (
-                country.get_mut(c.index()),
-                HeaderValue::from_str(c.as_str()),
-            ) {
-                *slot = v;
-            }
-            let joined: Vec<&str> = groups.names(groups.groups_of(c)).collect();
-            if let (Some(slot), Ok(v)) = (
-                names.get_mut(c.index()),
-                HeaderValue::from_str(&joined.join(",")),
-            ) {
-                *slot = v;
-            }
-        }
-        Self {
-            revision: policy.revision(),
-            // A digest is ASCII hex; the fallback never shows.
-            policy: HeaderValue::from_str(policy.digest())
-                .unwrap_or(HeaderValue::from_static("unknown")),
-            country,
-            groups: names,
-        }
-    }
-
-    /// Whether these values were made for `policy`.
-    pub(crate) fn is_for(&self, policy: &Policy) -> bool {
-        self.revision == policy.revision()
-    }
-
-    fn country(&self, c: Option<CountryCode>) -> HeaderValue {
-        c.and_then(|c| self.country.get(c.index()))
-            .cloned()
-            .unwrap_or(HeaderValue::from_static("unknown"))
-    }
-
-    fn groups(&self, c: Option<CountryCode>) -> HeaderValue {
-        c.and_then(|c| self.groups.get(c.index()))
-            .cloned()
-            .unwrap_or(HeaderValue::from_static(""))
     }
 }

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use super::date::{date_help, parse_date};
 use super::error::{Diagnostic, Diagnostics, Location, PolicyError, Problem};
-use super::http::{HttpConfig, ProvisioningRoute, RouteBody};
+use super::http::{HttpConfig, PointerTokens, ProvisioningRoute, RouteBody};
 use super::model::{self, PolicyFile, S};
 use super::rule::{Action, ClassSet, CountryCondition, CountrySet, Rule};
 use super::suggest::{self, did_you_mean};
@@ -337,6 +337,7 @@ pub(super) fn compile(
         ip_table: ip_table.map(Arc::new),
         http,
         revision: super::next_revision(),
+        tag_values: std::sync::OnceLock::new(),
     })
 }
 
@@ -881,6 +882,11 @@ fn compile_http(cx: &Ctx<'_>, raw: Option<&S<model::HttpFile>>) -> Option<HttpCo
                 method,
                 path: path.clone(),
                 body,
+                tokens: [
+                    PointerTokens::parse(&instance_type_pointer),
+                    PointerTokens::parse(&count_pointer),
+                ],
+                wildcard: path.contains('*'),
                 instance_type_pointer,
                 count_pointer,
             });

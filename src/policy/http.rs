@@ -80,6 +80,34 @@ pub struct ProvisioningRoute {
     pub instance_type_pointer: String,
     /// JSON pointer to the count (default `/count`).
     pub count_pointer: String,
+    /// Both pointers split into their tokens once, at load.
+    pub(crate) tokens: [PointerTokens; 2],
+    /// Whether `path` has a `*` segment.
+    pub(crate) wildcard: bool,
+}
+
+/// A JSON pointer (RFC 6901) split into its reference tokens, unescaped
+/// (`~1` is `/`, `~0` is `~`). `None`: a pointer that is neither empty nor
+/// starts with `/`, which points at nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PointerTokens(Option<Box<[Box<str>]>>);
+
+impl PointerTokens {
+    pub(crate) fn parse(pointer: &str) -> Self {
+        let Some(rest) = pointer.strip_prefix('/') else {
+            return Self(pointer.is_empty().then(Box::default));
+        };
+        let tokens = rest
+            .split('/')
+            .map(|t| t.replace("~1", "/").replace("~0", "~").into_boxed_str())
+            .collect();
+        Self(Some(tokens))
+    }
+
+    /// The tokens; `None` when the pointer points at nothing.
+    pub(crate) fn tokens(&self) -> Option<&[Box<str>]> {
+        self.0.as_deref()
+    }
 }
 
 impl HttpConfig {
@@ -114,7 +142,7 @@ impl ProvisioningRoute {
         if self.path == path {
             return true;
         }
-        if !self.path.as_bytes().contains(&b'*') {
+        if !self.wildcard {
             return false;
         }
         let mut want = self.path.split('/');

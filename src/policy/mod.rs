@@ -12,15 +12,18 @@ mod model;
 mod rule;
 mod suggest;
 mod syntax;
+mod tag_values;
+pub(crate) use tag_values::TagValues;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use ipnetwork::IpNetwork;
 
 pub use decide::{Accelerators, DecidingRules, Decision, DefaultRule, Facts, MAX_RULES, decide};
 pub use error::{Diagnostic, Diagnostics, Location, PolicyError, Problem};
+pub(crate) use http::PointerTokens;
 pub use http::{HttpConfig, ProvisioningRoute, RouteBody};
 pub use rule::{Action, Rule};
 
@@ -110,6 +113,8 @@ pub struct Policy {
     pub(crate) http: HttpConfig,
     pub(crate) ledger: Option<LedgerConfig>,
     pub(crate) revision: u64,
+    /// Made on first use by the layer.
+    pub(crate) tag_values: OnceLock<tag_values::TagValues>,
 }
 
 /// A number no other policy loaded by this process has.
@@ -270,6 +275,12 @@ impl Policy {
     /// process; a reloaded file gets a new one.
     pub fn revision(&self) -> u64 {
         self.revision
+    }
+
+    /// The tag header values of this policy, made on first use.
+    pub(crate) fn tag_values(&self) -> &tag_values::TagValues {
+        self.tag_values
+            .get_or_init(|| tag_values::TagValues::new(&self.groups, &self.digest))
     }
 
     /// Header names, provisioning routes and body limits.
