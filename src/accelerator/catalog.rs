@@ -2,6 +2,7 @@
 //! to a chip and a chip count.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use super::{AcceleratorClass, ChipSpec, Regime};
 
@@ -92,7 +93,7 @@ pub struct InstanceSpec {
 pub struct Catalog {
     regime: Regime,
     chips: Vec<Chip>,
-    exact: HashMap<Box<str>, Entry>,
+    exact: HashMap<Box<str>, Entry, BuildHasherDefault<Fnv>>,
     /// Most specific (most literal characters) first.
     patterns: Vec<Pattern>,
 }
@@ -103,7 +104,7 @@ impl Catalog {
     /// validate references first.
     pub fn new(regime: Regime, chips: Vec<ChipSpec>, instances: Vec<InstanceSpec>) -> Self {
         let chips: Vec<Chip> = chips.into_iter().map(|c| Chip::new(c, &regime)).collect();
-        let mut exact = HashMap::new();
+        let mut exact = HashMap::default();
         let mut patterns = Vec::new();
         for inst in instances {
             let entry = Entry {
@@ -190,6 +191,31 @@ impl Catalog {
             entry,
             chip,
             chips_per_instance: if chip.is_some() { e.chips } else { 0 },
+        }
+    }
+}
+
+/// FNV-1a: a few instructions per byte against SipHash's setup, for a
+/// table built once from the policy and only read after. Clients choose
+/// only the names looked up, not the table's layout, so collisions they
+/// craft cost them one probe each and slow no one else.
+#[derive(Clone, Copy, Debug)]
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
         }
     }
 }
