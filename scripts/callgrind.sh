@@ -12,7 +12,9 @@
 # one request, startup and shutdown excluded. Prints one line per server
 # and kind: bare, floor, layered, added (layered - bare) and added over the
 # floor. FEATURES (e.g. FEATURES=metrics) builds the crate with those cargo
-# features. The callgrind
+# features. With CHART naming the chart's data table
+# (benches/engines/chart-data.tsv), the instructions added replace its
+# instructions panel (scripts/chart-rows.py). The callgrind
 # outputs stay in $OUT (default target/callgrind) for callgrind_annotate:
 #
 #   callgrind_annotate --inclusive=yes target/callgrind/axum-post-layered-N.out | head -60
@@ -60,6 +62,7 @@ run() {
 
 printf '%-6s %-8s %9s %9s %9s %9s %11s   (instructions per request, N=%s)\n' \
     server kind bare floor layered added over-floor "$N"
+rows=()
 for server in "${servers[@]}"; do
     flags=()
     [[ $server == hyper ]] && flags+=(--hyper)
@@ -77,5 +80,15 @@ for server in "${servers[@]}"; do
         done
         printf '%-6s %-8s %9d %9d %9d %9d %11d\n' "$server" "$kind" "${per[0]}" "${per[1]}" \
             "${per[2]}" $(( per[2] - per[0] )) $(( per[2] - per[1] ))
+        rows+=("$server $kind"$'\t'"added"$'\t'"$(( per[2] - per[0] ))"$'\t'"instructions")
+        rows+=("$server $kind"$'\t'"floor (tags only)"$'\t'"$(( per[1] - per[0] ))"$'\t'"instructions")
+        case $kind in
+            get) rows+=("$server $kind"$'\t'"target"$'\t'"1500"$'\t'"instructions") ;;
+            post) rows+=("$server $kind"$'\t'"target"$'\t'"3000"$'\t'"instructions") ;;
+        esac
     done
 done
+if [[ -n ${CHART:-} ]]; then
+    printf '%s\n' "${rows[@]}" |
+        python3 scripts/chart-rows.py "instructions the layer adds per request (callgrind)" "$CHART"
+fi

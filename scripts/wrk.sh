@@ -5,14 +5,17 @@
 #   scripts/wrk.sh [ROUNDS] [SECONDS] [server...] [-- kind...]
 #
 # For each server (axum, hyper) and request kind (get, post, license), runs
-# ROUNDS rounds (default 5) of SECONDS (default 5) each, bare and layered
-# in alternating order, each on a fresh examples/bench_server pinned to
+# ROUNDS rounds (default 5) of SECONDS (default 5) each, bare, with the
+# floor layer (bench_server --floor: only the tag headers and extension)
+# and layered, the order reversed every other round, each on a fresh examples/bench_server pinned to
 # SERVER_CPU (default 0), wrk pinned to CLIENT_CPU (default 1) with
 # CONNECTIONS keep-alive connections (default 16). Every response must be
 # a 200. Prints each run, then per server and kind the medians: requests
 # per second bare and layered, their ratio (median of the rounds' ratios),
-# p99 latency bare and layered, and the p99 added. Raw lines stay in
-# $OUT/wrk.tsv (default target/wrk).
+# the floor's ratio, p99 latency bare and layered, and the p99 added. Raw lines stay in
+# $OUT/wrk.tsv (default target/wrk). With CHART naming the chart's data
+# table (benches/engines/chart-data.tsv), the ratios replace its end-to-end
+# panel (scripts/chart-rows.py); then redraw with scripts/chart.py.
 set -euo pipefail
 
 ROUNDS=${1:-5}
@@ -55,6 +58,7 @@ run() {
     [[ $server == hyper ]] && flags+=(--hyper)
     [[ $kind == license ]] && flags+=(--license)
     [[ $mode == bare ]] && flags+=(--bare)
+    [[ $mode == floor ]] && flags+=(--floor)
     taskset -c "$SERVER_CPU" "$bin" "${flags[@]}" 2>"$OUT/server.log" &
     local pid=$!
     # Waits for the server and warms it (and the token cache) up.
@@ -81,20 +85,21 @@ for server in "${servers[@]}"; do
         for ((round = 1; round <= ROUNDS; round++)); do
             # Alternate the order, so drift in the machine's load falls on
             # both alike.
-            if ((round % 2)); then modes=(bare layered); else modes=(layered bare); fi
+            if ((round % 2)); then modes=(bare floor layered); else modes=(layered floor bare); fi
             for mode in "${modes[@]}"; do run "$server" "$kind" "$round" "$mode"; done
         done
     done
 done
 
-python3 - "$tsv" <<'PY'
-import csv, statistics, sys
+python3 - "$tsv" "${CHART:-}" <<'PY'
+import csv, statistics, subprocess, sys
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+chart = []
 runs = {}
 for r in rows:
     runs.setdefault((r["server"], r["kind"]), {}).setdefault(int(r["round"]), {})[r["mode"]] = r
 print()
-print(f"{'server':6} {'kind':8} {'bare rps':>10} {'layer rps':>10} {'ratio':>6} "
+print(f"{'server':6} {'kind':8} {'bare rps':>10} {'layer rps':>10} {'ratio':>6} {'floor':>6} "
       f"{'bare p99':>9} {'layer p99':>9} {'p99 added':>9}   (medians of {len(next(iter(runs.values())))} rounds; p99 in us)")
 for (server, kind), rounds in runs.items():
     pairs = [v for v in rounds.values() if "bare" in v and "layered" in v]
@@ -102,8 +107,19 @@ for (server, kind), rounds in runs.items():
     b = med([float(v["bare"]["rps"]) for v in pairs])
     l = med([float(v["layered"]["rps"]) for v in pairs])
     ratio = med([float(v["layered"]["rps"]) / float(v["bare"]["rps"]) for v in pairs])
+    floor = med([float(v["floor"]["rps"]) / float(v["bare"]["rps"]) for v in pairs if "floor" in v] or [0])
     bp = med([float(v["bare"]["p99_us"]) for v in pairs])
     lp = med([float(v["layered"]["p99_us"]) for v in pairs])
     added = med([float(v["layered"]["p99_us"]) - float(v["bare"]["p99_us"]) for v in pairs])
-    print(f"{server:6} {kind:8} {b:10.0f} {l:10.0f} {ratio:6.3f} {bp:9.1f} {lp:9.1f} {added:9.1f}")
+    print(f"{server:6} {kind:8} {b:10.0f} {l:10.0f} {ratio:6.3f} {floor:6.3f} {bp:9.1f} {lp:9.1f} {added:9.1f}")
+    group = f"{server} {kind}"
+    chart.append(f"{group}\tlayered / bare\t{ratio:.3f}\tratio")
+    chart.append(f"{group}\tfloor (tags only) / bare\t{floor:.3f}\tratio")
+    target = {"get": 0.97, "post": 0.95}.get(kind)
+    if target:
+        chart.append(f"{group}\ttarget\t{target}\tratio")
+if sys.argv[2]:
+    subprocess.run(
+        ["python3", "scripts/chart-rows.py", "end to end: layered / bare requests per second (wrk)", sys.argv[2]],
+        input="\n".join(chart) + "\n", text=True, check=True)
 PY

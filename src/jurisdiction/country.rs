@@ -36,6 +36,21 @@ ZAZMZW";
 /// indexed by [`CountryCode::index`].
 pub const CODE_SPACE: usize = 26 * 26;
 
+/// Whether each code of the code space is assigned: a lookup instead of a
+/// scan of [`ASSIGNED`].
+// Evaluated at compile time: an index out of range fails the build.
+#[allow(clippy::indexing_slicing)]
+static IS_ASSIGNED: [bool; CODE_SPACE] = {
+    let codes = ASSIGNED.as_bytes();
+    let mut table = [false; CODE_SPACE];
+    let mut i = 0;
+    while i + 1 < codes.len() {
+        table[(codes[i] - b'A') as usize * 26 + (codes[i + 1] - b'A') as usize] = true;
+        i += 2;
+    }
+    table
+};
+
 /// An officially assigned ISO 3166-1 alpha-2 country code, stored upper-case.
 ///
 /// Parsing is case-insensitive and rejects codes that are well-formed but not
@@ -73,7 +88,8 @@ impl CountryCode {
         if !code.iter().all(u8::is_ascii_uppercase) {
             return None;
         }
-        let assigned = ASSIGNED.as_bytes().chunks_exact(2).any(|pair| pair == code);
+        let index = usize::from(code[0] - b'A') * 26 + usize::from(code[1] - b'A');
+        let assigned = IS_ASSIGNED.get(index).copied().unwrap_or(false);
         assigned.then_some(Self(code))
     }
 
@@ -139,5 +155,21 @@ mod tests {
         let all: Vec<_> = CountryCode::all().collect();
         assert_eq!(all.len(), 249);
         assert!(all.is_sorted_by(|a, b| a < b));
+    }
+
+    #[test]
+    fn exactly_the_listed_codes_parse_in_either_case() {
+        let listed: Vec<&[u8]> = ASSIGNED.as_bytes().chunks_exact(2).collect();
+        for a in b'A'..=b'Z' {
+            for b in b'A'..=b'Z' {
+                let want = listed.contains(&&[a, b][..]);
+                assert_eq!(CountryCode::from_bytes(&[a, b]).is_some(), want, "{a}{b}");
+                let lower = [a.to_ascii_lowercase(), b.to_ascii_lowercase()];
+                assert_eq!(CountryCode::from_bytes(&lower).is_some(), want);
+            }
+        }
+        for bad in [&b"U"[..], b"USA", b"U1", b"\xffS", b""] {
+            assert_eq!(CountryCode::from_bytes(bad), None);
+        }
     }
 }
