@@ -226,22 +226,28 @@ impl Hasher for Fnv {
 struct Pattern {
     glob: Box<str>,
     prefix_len: usize,
+    /// The pattern is its prefix and one trailing `*` (`m7i.*`, the usual
+    /// family pattern): the prefix comparison decides alone.
+    prefix_only: bool,
     entry: Entry,
 }
 
 impl Pattern {
     fn new(glob: Box<str>, entry: Entry) -> Self {
         let prefix_len = glob.find(['*', '?']).unwrap_or(glob.len());
+        let prefix_only = glob.get(prefix_len..) == Some("*");
         Self {
             glob,
             prefix_len,
+            prefix_only,
             entry,
         }
     }
 
     fn matches(&self, text: &str) -> bool {
         let prefix = self.glob.as_bytes().get(..self.prefix_len);
-        prefix.is_some_and(|p| text.as_bytes().starts_with(p)) && glob_match(&self.glob, text)
+        prefix.is_some_and(|p| text.as_bytes().starts_with(p))
+            && (self.prefix_only || glob_match(&self.glob, text))
     }
 }
 
@@ -291,25 +297,39 @@ fn glob_match(pattern: &str, text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::glob_match;
+    use super::{Entry, Pattern, glob_match};
 
     #[test]
     fn globs() {
-        for (p, t, want) in [
-            ("m7i.*", "m7i.large", true),
-            ("m7i.*", "m7i.", true),
-            ("m7i.*", "m7i", false),
-            ("m7i.*", "xm7i.large", false),
-            ("Standard_D*", "Standard_D4s_v5", true),
-            ("n2-standard-*", "n2-standard-8", true),
-            ("g?.xlarge", "g5.xlarge", true),
-            ("g?.xlarge", "g50.xlarge", false),
-            ("*a*b*", "xxaxxbxx", true),
-            ("*a*b", "xxaxxbxxc", false),
-            ("", "", true),
-            ("*", "", true),
-        ] {
+        for (p, t, want) in GLOBS {
             assert_eq!(glob_match(p, t), want, "{p} vs {t}");
+            // The prefix filter and the prefix-only shortcut agree with the
+            // full match.
+            let pattern = Pattern::new(
+                p.into(),
+                Entry {
+                    chip: None,
+                    chips: 0,
+                },
+            );
+            assert_eq!(pattern.matches(t), want, "pattern {p} vs {t}");
         }
     }
+
+    const GLOBS: [(&str, &str, bool); 14] = [
+        ("m7i.*", "m7i.large", true),
+        ("m7i.*", "m7i.", true),
+        ("m7i.*", "m7i", false),
+        ("m7i.*", "xm7i.large", false),
+        ("Standard_D*", "Standard_D4s_v5", true),
+        ("n2-standard-*", "n2-standard-8", true),
+        ("g?.xlarge", "g5.xlarge", true),
+        ("g?.xlarge", "g50.xlarge", false),
+        ("*a*b*", "xxaxxbxx", true),
+        ("*a*b", "xxaxxbxxc", false),
+        ("", "", true),
+        ("*", "", true),
+        ("*", "anything", true),
+        ("m7i.*x", "m7i.large", false),
+    ];
 }

@@ -49,9 +49,14 @@ struct Entry {
     used: AtomicBool,
 }
 
+/// A shard's lock on cache lines of its own: a hit on one shard takes the
+/// lock word, which must not share a line with the next shard's.
+#[repr(align(128))]
+struct Padded(RwLock<Shard>);
+
 pub(crate) struct TokenCache {
     capacity: usize,
-    shards: Box<[RwLock<Shard>]>,
+    shards: Box<[Padded]>,
 }
 
 /// One shard: its entries in a ring the CLOCK hand walks, and an index from
@@ -71,12 +76,12 @@ impl TokenCache {
             .map(|i| {
                 // The capacity split as evenly as it goes; the sum is `capacity`.
                 let share = capacity / count + usize::from(i < capacity % count);
-                RwLock::new(Shard {
+                Padded(RwLock::new(Shard {
                     capacity: share,
                     entries: Vec::new(),
                     buckets: HashMap::new(),
                     hand: 0,
-                })
+                }))
             })
             .collect();
         Self { capacity, shards }
@@ -152,7 +157,7 @@ impl TokenCache {
 
     /// Entries currently held (expired ones included until evicted).
     pub(crate) fn len(&self) -> usize {
-        self.shards.iter().map(|s| read(s).entries.len()).sum()
+        self.shards.iter().map(|s| read(&s.0).entries.len()).sum()
     }
 
     /// The configured bound.
@@ -169,7 +174,9 @@ impl TokenCache {
         if count == 0 {
             return None;
         }
-        self.shards.get(usize::try_from(mixed).unwrap_or(0) % count)
+        self.shards
+            .get(usize::try_from(mixed).unwrap_or(0) % count)
+            .map(|s| &s.0)
     }
 }
 

@@ -3,7 +3,9 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::cache::TokenCache;
@@ -28,7 +30,9 @@ use crate::ReasonCode;
 /// It is `Send + Sync`; share one per process. See the [module
 /// docs](super) for the checks and their precedence.
 pub struct LicenseVerifier {
-    revoked: RwLock<HashSet<Box<str>>>,
+    /// Copied on write: a revocation is rare, and a check on every core
+    /// reads it without touching a shared lock word.
+    revoked: ArcSwap<HashSet<Box<str>>>,
     cache: TokenCache,
     /// Key sets and revocation lists fetched while serving.
     live: LiveSources,
@@ -44,7 +48,7 @@ impl LicenseVerifier {
     /// [`LicenseTrust::cache_entries`]).
     pub fn new(cache_entries: usize) -> Self {
         Self {
-            revoked: RwLock::default(),
+            revoked: ArcSwap::default(),
             cache: TokenCache::new(cache_entries),
             live: LiveSources::default(),
         }
@@ -120,18 +124,16 @@ impl LicenseVerifier {
     /// trust's configured list; cached tokens of that license fail on their
     /// next check. Kept across policy reloads.
     pub fn revoke(&self, jti: &str) {
-        self.revoked
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(jti.into());
+        self.revoked.rcu(|revoked| {
+            let mut revoked = HashSet::clone(revoked);
+            revoked.insert(jti.into());
+            revoked
+        });
     }
 
     /// Whether `jti` was revoked with [`revoke`](Self::revoke).
     pub fn is_revoked(&self, jti: &str) -> bool {
-        self.revoked
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(jti)
+        self.revoked.load().contains(jti)
     }
 
     /// Keeps the live sources (`jwks_url`, `revoked_file`, `revoked_url`)
@@ -264,10 +266,7 @@ fn check_scope(
 impl fmt::Debug for LicenseVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LicenseVerifier")
-            .field(
-                "revoked",
-                &self.revoked.read().map_or(0, |revoked| revoked.len()),
-            )
+            .field("revoked", &self.revoked.load().len())
             .field("cache_capacity", &self.cache.capacity())
             .field("cache_len", &self.cache.len())
             .field("live_sources", &self.live.len())
