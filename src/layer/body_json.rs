@@ -34,11 +34,28 @@ pub(crate) fn find(bytes: &[u8], pointers: [&str; 2]) -> Result<[Option<Value>; 
     find_tokens(bytes, &tokens)
 }
 
+/// The same search without the flat-document shortcut, to check it by.
+#[cfg(test)]
+pub(crate) fn find_full(
+    bytes: &[u8],
+    pointers: [&str; 2],
+) -> Result<[Option<Value>; 2], JsonError> {
+    search(bytes, &pointers.map(PointerTokens::parse))
+}
+
 /// The values at the pointers `tokens` in `bytes` (`None` where absent).
 pub(crate) fn find_tokens(
     bytes: &[u8],
     tokens: &[PointerTokens; 2],
 ) -> Result<[Option<Value>; 2], JsonError> {
+    match super::json_flat::find(bytes, tokens) {
+        Some(found) => Ok(found),
+        None => search(bytes, tokens),
+    }
+}
+
+/// The streaming search through serde_json, for any document.
+fn search(bytes: &[u8], tokens: &[PointerTokens; 2]) -> Result<[Option<Value>; 2], JsonError> {
     let paths = tokens
         .each_ref()
         .map(|t| t.tokens().map(|tokens| Path { tokens }));

@@ -74,6 +74,7 @@ mod decision;
 mod denial;
 mod future;
 mod grpc;
+mod json_flat;
 mod quantity;
 mod read;
 mod service;
