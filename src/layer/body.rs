@@ -127,7 +127,9 @@ pin_project! {
     pub struct RequestBody<B> {
         #[pin]
         kind: Kind<B>,
-        // Whose input header names trailers lose.
+        // Whose input header names trailers still to come lose; `None`
+        // when none can come (the body had ended, or its trailers were
+        // cleaned as it was read).
         policy: Option<Arc<Policy>>,
     }
 }
@@ -170,21 +172,30 @@ wrapper_body! {
     ResponseBody
 }
 
-impl<B> RequestBody<B> {
+impl<B: Body> RequestBody<B> {
     /// The client's body, its trailers cleaned of `policy`'s input names.
-    pub(crate) fn streaming(body: B, policy: Arc<Policy>) -> Self {
+    /// A body that has already ended keeps no policy: it has no trailers to
+    /// come (and a headers-only request shares nothing more per request).
+    pub(crate) fn streaming(body: B, policy: &Arc<Policy>) -> Self {
+        let policy = (!body.is_end_stream()).then(|| Arc::clone(policy));
         Self {
             kind: Kind::Passed { body },
-            policy: Some(policy),
+            policy,
         }
     }
+}
 
+impl<B> RequestBody<B> {
     /// The bytes read from a provisioning body, and its trailers, if it
-    /// had any.
-    pub(crate) fn buffered(data: Bytes, trailers: Option<HeaderMap>, policy: Arc<Policy>) -> Self {
+    /// had any, cleaned of `policy`'s input names now.
+    pub(crate) fn buffered(data: Bytes, trailers: Option<HeaderMap>, policy: &Policy) -> Self {
+        let trailers = trailers.map(|mut trailers| {
+            strip_trailer_forgeries(&mut trailers, &policy.http().input_headers());
+            trailers
+        });
         Self {
             kind: Kind::held(data, trailers),
-            policy: Some(policy),
+            policy: None,
         }
     }
 

@@ -27,7 +27,7 @@ pub(crate) struct InFlight<'s> {
     pub(crate) shared: &'s Shared,
     pub(crate) policy: Arc<Policy>,
     pub(crate) client: Option<IpAddr>,
-    now: Option<SystemTime>,
+    now: std::cell::Cell<Option<SystemTime>>,
     /// How long deciding took, when metrics are recorded.
     took: Option<Duration>,
 }
@@ -38,13 +38,15 @@ impl<'s> InFlight<'s> {
             shared,
             policy,
             client: None,
-            now: None,
+            now: std::cell::Cell::new(None),
             took: None,
         }
     }
 
-    fn now(&mut self) -> SystemTime {
-        *self.now.get_or_insert_with(self.shared.clock)
+    fn now(&self) -> SystemTime {
+        let now = self.now.get().unwrap_or_else(self.shared.clock);
+        self.now.set(Some(now));
+        now
     }
 
     /// Evaluates the request: its rules, then its license.
@@ -60,13 +62,9 @@ impl<'s> InFlight<'s> {
             .client
             .and_then(|ip| self.shared.gate.network_country(&self.policy, ip));
         let f = facts.to_facts(network);
-        let clock = self.shared.clock;
-        let now = &mut self.now;
         self.shared
             .gate
-            .evaluate_on(&self.policy, &f, facts.license(), &mut || {
-                *now.get_or_insert_with(clock)
-            })
+            .evaluate_on(&self.policy, &f, facts.license(), &mut || self.now())
     }
 
     /// Acts on the verdict, and records it: `Ok` once the request is
@@ -91,7 +89,7 @@ impl<'s> InFlight<'s> {
     /// Rejects malformed input before any decision: records it and returns
     /// the response. `facts` holds what was read before the problem.
     pub(crate) fn reject(
-        &mut self,
+        &self,
         reason: ReasonCode,
         detail: &str,
         facts: Option<&HeaderFacts>,
@@ -103,7 +101,7 @@ impl<'s> InFlight<'s> {
         self.render(verdict, parts)
     }
 
-    fn record(&mut self, verdict: &Verdict, customer_id: Option<&str>) {
+    fn record(&self, verdict: &Verdict, customer_id: Option<&str>) {
         audit::log(verdict);
         metrics::decision(verdict, self.took);
         if let Some(sink) = &self.shared.audit {

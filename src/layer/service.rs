@@ -106,7 +106,7 @@ where
             let Some(ledger) = ledger else {
                 return match r.act(verdict, &facts, &mut parts) {
                     Ok(()) => {
-                        let body = RequestBody::streaming(body, Arc::clone(&r.policy));
+                        let body = RequestBody::streaming(body, &r.policy);
                         let req = Request::from_parts(parts, body);
                         ResponseFuture::inner(self.inner.call(req))
                     }
@@ -129,9 +129,7 @@ where
             let mut r = InFlight::new(&shared, policy);
             r.client = client;
             let (verdict, body) = match reads {
-                Some((verdict, _)) => {
-                    (verdict, RequestBody::streaming(body, Arc::clone(&r.policy)))
-                }
+                Some((verdict, _)) => (verdict, RequestBody::streaming(body, &r.policy)),
                 None => {
                     let route = route.and_then(|i| r.policy.http().provisioning_routes.get(i));
                     let read = match body_kind {
@@ -202,10 +200,7 @@ where
         Some(Err(reason)) => return Err((reason, body_problem(reason).into())),
         None => BodyFacts::default(),
     };
-    Ok((
-        RequestBody::buffered(bytes, trailers, Arc::clone(policy)),
-        body_facts,
-    ))
+    Ok((RequestBody::buffered(bytes, trailers, policy), body_facts))
 }
 
 /// Reads a gRPC call up to the end of its first message and has the
@@ -240,7 +235,7 @@ where
     let body_facts =
         body_facts(requested).map_err(|reason| (reason, body_problem(reason).into()))?;
     let body = match first.ended {
-        Some(trailers) => RequestBody::buffered(first.read, trailers, Arc::clone(policy)),
+        Some(trailers) => RequestBody::buffered(first.read, trailers, policy),
         None => RequestBody::prefixed(first.read, body, Arc::clone(policy)),
     };
     Ok((body, body_facts))
@@ -270,8 +265,7 @@ fn prepare(
     r: &mut InFlight<'_>,
     parts: &mut Parts,
 ) -> Result<(HeaderFacts, Option<usize>), Denied> {
-    let policy = Arc::clone(&r.policy);
-    let http = policy.http();
+    let http = r.policy.http();
     let read = match read_headers(&parts.headers, http) {
         Ok(read) => read,
         Err(reason) => return Err(r.reject(reason, header_problem(reason), None, parts)),
@@ -279,7 +273,7 @@ fn prepare(
     let mut facts = read.facts;
     let peer = peer_addr(&parts.extensions);
     r.client = peer;
-    r.client = match client_ip(peer, &parts.headers, policy.trusted_proxies()) {
+    r.client = match client_ip(peer, &parts.headers, r.policy.trusted_proxies()) {
         Ok(client) => client,
         Err(reason) => {
             let detail = "x-forwarded-for from a trusted proxy is not a list of IP addresses.";
