@@ -76,6 +76,7 @@ async fn echo(
     Json(json!({
         "tags": tags,
         "export_headers": export,
+        "header_names": headers.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
         "customer_country": headers.get("x-customer-country").map(|v| v.to_str().unwrap()),
         "body_len": body.len(),
         "body_sha256": sha256_hex(&body),
@@ -479,6 +480,40 @@ async fn forged_export_headers_never_reach_the_handler() {
     assert_eq!(export["x-export-decision"], ["allow-licensed"]);
     assert!(!export.contains_key("x-export-license"));
     assert_eq!(server.calls(), 3);
+
+    // The license header is removed by name when it is the only
+    // `x-export-*` header; beside underscore twins and `Connection` tokens
+    // the whole forgery pass still runs.
+    let token = license("LIC-AXUM-0005");
+    let res = send(provision(
+        &server,
+        &[
+            ("x-customer-country", "CN"),
+            ("x-customer-id", LICENSED_CUSTOMER),
+            ("x-export-license", &token),
+            ("x_export_license", "forged.license.token"),
+            ("x_export_decision", "allow"),
+            ("connection", "keep-alive, x-customer-id"),
+        ],
+        p5(1),
+    ))
+    .await;
+    assert_eq!(res.status, StatusCode::OK);
+    let v = res.json();
+    let export = export_headers(&v);
+    assert_eq!(export["x-export-license-id"], ["LIC-AXUM-0005"]);
+    assert_eq!(export["x-export-decision"], ["allow-licensed"]);
+    assert!(!export.contains_key("x-export-license"));
+    let names = v["header_names"].as_array().unwrap();
+    let leaked: Vec<&Value> = names
+        .iter()
+        .filter(|k| k.as_str().unwrap().contains('_'))
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "underscore twins reached the handler: {leaked:?}"
+    );
+    assert_eq!(server.calls(), 4);
 }
 
 // ---------------------------------------------------------------------------

@@ -46,8 +46,13 @@ struct Scan<'h> {
     /// [`HttpConfig::input_headers`].
     found: [Option<&'h HeaderValue>; 7],
     /// Whether a header [`strip_forgeries`] may remove (an `x-export-*`
-    /// name, a name with `_`, or `Connection`) is present.
+    /// name, a name with `_`, or `Connection`) other than the license
+    /// header itself is present.
     suspect: bool,
+    /// Whether the license header is present under an `x-export-*` name:
+    /// the one forgery-shaped header every licensed request carries,
+    /// removed by name without [`strip_forgeries`]' passes.
+    license_named: bool,
     protocol: Protocol,
 }
 
@@ -58,6 +63,7 @@ fn scan<'h>(headers: &'h HeaderMap, cfg: &HttpConfig) -> Result<Scan<'h>, Reason
     let mut scan = Scan {
         found: [None; 7],
         suspect: false,
+        license_named: false,
         protocol: Protocol::Http,
     };
     let mut content_type = None;
@@ -72,7 +78,13 @@ fn scan<'h>(headers: &'h HeaderMap, cfg: &HttpConfig) -> Result<Scan<'h>, Reason
             continue;
         }
         let bytes = name.as_str().as_bytes();
-        scan.suspect |= is_export(bytes) || bytes.contains(&b'_');
+        if is_export(bytes) || bytes.contains(&b'_') {
+            if *name == cfg.license_header && is_export(bytes) {
+                scan.license_named = true;
+            } else {
+                scan.suspect = true;
+            }
+        }
         let Some(i) = names.iter().position(|n| n.as_str().as_bytes() == bytes) else {
             continue;
         };
@@ -110,6 +122,9 @@ pub(crate) struct HeaderRead {
     pub(crate) facts: HeaderFacts,
     /// Whether [`strip_forgeries`] has anything to do.
     pub(crate) suspect: bool,
+    /// Whether the license header, an `x-export-*` name, is the only
+    /// header to remove (see [`HeaderRead::strip`]).
+    pub(crate) license_named: bool,
     pub(crate) protocol: Protocol,
 }
 
@@ -130,6 +145,7 @@ pub(crate) fn read_headers(
                 license_v,
             ],
         suspect,
+        license_named,
         protocol,
     } = scan(headers, cfg)?;
     let declared = country(country_v)?;
@@ -168,8 +184,22 @@ pub(crate) fn read_headers(
     Ok(HeaderRead {
         facts,
         suspect,
+        license_named,
         protocol,
     })
+}
+
+impl HeaderRead {
+    /// Removes what [`strip_forgeries`] would from the headers this was
+    /// read from; a request whose only such header is the license header
+    /// loses it by name, without a pass over every header.
+    pub(crate) fn strip(&self, headers: &mut HeaderMap, cfg: &HttpConfig) {
+        if self.suspect {
+            strip_forgeries(headers, &cfg.input_headers());
+        } else if self.license_named {
+            headers.remove(&cfg.license_header);
+        }
+    }
 }
 
 /// The instance type and count a provisioning body names.

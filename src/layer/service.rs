@@ -19,8 +19,7 @@ use super::future::ResponseFuture;
 use super::grpc::{RequestedInstances, read_first_message};
 use super::quantity::count;
 use super::read::{
-    BodyFacts, HeaderFacts, MAX_COUNT, Protocol, merge, read_body, read_headers, strip_forgeries,
-    visible_ascii,
+    BodyFacts, HeaderFacts, MAX_COUNT, Protocol, merge, read_body, read_headers, visible_ascii,
 };
 use crate::Policy;
 use crate::license::printable;
@@ -270,6 +269,8 @@ fn prepare(
         Ok(read) => read,
         Err(reason) => return Err(r.reject(reason, header_problem(reason), None, parts)),
     };
+    // After reading: the license header is itself an `x-export-*` name.
+    read.strip(&mut parts.headers, http);
     let mut facts = read.facts;
     let peer = peer_addr(&parts.extensions);
     r.client = peer;
@@ -280,10 +281,6 @@ fn prepare(
             return Err(r.reject(reason, detail, Some(&facts), parts));
         }
     };
-    // After reading: the license header is itself an `x-export-*` name.
-    if read.suspect {
-        strip_forgeries(&mut parts.headers, &http.input_headers());
-    }
     let grpc = read.protocol != Protocol::Http;
     let route = http.provisioning_routes.iter().position(|route| {
         // gRPC servers dispatch on the path whatever the method: a gRPC
