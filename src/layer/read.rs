@@ -78,12 +78,11 @@ fn scan<'h>(headers: &'h HeaderMap, cfg: &HttpConfig) -> Result<Scan<'h>, Reason
             continue;
         }
         let bytes = name.as_str().as_bytes();
-        if is_export(bytes) || bytes.contains(&b'_') {
-            if *name == cfg.license_header && is_export(bytes) {
-                scan.license_named = true;
-            } else {
-                scan.suspect = true;
-            }
+        let export = is_export(bytes);
+        if export && *name == cfg.license_header {
+            scan.license_named = true;
+        } else if export || bytes.contains(&b'_') {
+            scan.suspect = true;
         }
         let Some(i) = names.iter().position(|n| n.as_str().as_bytes() == bytes) else {
             continue;
@@ -121,10 +120,10 @@ pub(crate) fn parse_count(s: &str) -> Result<u32, ReasonCode> {
 pub(crate) struct HeaderRead {
     pub(crate) facts: HeaderFacts,
     /// Whether [`strip_forgeries`] has anything to do.
-    pub(crate) suspect: bool,
-    /// Whether the license header, an `x-export-*` name, is the only
-    /// header to remove (see [`HeaderRead::strip`]).
-    pub(crate) license_named: bool,
+    suspect: bool,
+    /// Whether the license header, an `x-export-*` name, is present (see
+    /// [`HeaderRead::strip`]).
+    license_named: bool,
     pub(crate) protocol: Protocol,
 }
 
@@ -317,7 +316,7 @@ fn media_protocol(value: &HeaderValue) -> Protocol {
 /// when a back end folds `_` into `-` (`x_export_license_id`,
 /// `x_customer_country`), and `Connection` tokens naming any of those (a
 /// hop-by-hop proxy behind the layer would delete the named headers).
-pub(crate) fn strip_forgeries(headers: &mut HeaderMap, inputs: &[&HeaderName]) {
+fn strip_forgeries(headers: &mut HeaderMap, inputs: &[&HeaderName]) {
     // A header to remove: ours, or an input header under another spelling.
     let ours = |name: &[u8]| is_export(name) || (name.contains(&b'_') && is_input(name, inputs));
     // A `Connection` token to remove: one naming ours or an input header.
